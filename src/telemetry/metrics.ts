@@ -1,5 +1,5 @@
 // The Prometheus metrics of DESIGN.md §7 on a per-process registry; it records, it never decides.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
 export type Direction = "inbound" | "outbound" | "gateway";
 
@@ -65,8 +65,11 @@ export class ProxyMetrics {
   }
 
   /** Replace the endpoint gauge with a fresh count of healthy instances per service and tag. */
-  setEndpointCounts(counts: Iterable<{ service: string; tag: string | null; count: number }>): void {
+  setEndpointCounts(
+    counts: Iterable<{ service: string; tag: string | null; count: number }>,
+  ): void {
     this.endpoints.reset();
-    for (const c of counts) this.endpoints.set({ service: c.service, tag: c.tag ?? "base" }, c.count);
+    for (const c of counts)
+      this.endpoints.set({ service: c.service, tag: c.tag ?? "base" }, c.count);
   }
 }

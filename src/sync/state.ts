@@ -1,0 +1,112 @@
+// The proxy's latest config as one immutable value (rules + endpoints compiled once); it never does I/O.
+
+import { buildPickers, type PickerTable } from "../balancer/picker.js";
+import type { Endpoint, RuleSet } from "../config/types.js";
+import { compileMatcher, type Matcher } from "../rules/matcher.js";
+import type { ProxyMetrics } from "../telemetry/metrics.js";
+
+/** Everything the request path reads, built at config time. Replaced whole, never mutated. */
+export interface Compiled {
+  /** Version of the rules in force (control plane's version, or `file:<hash>`). */
+  readonly version: string;
+  readonly rules: RuleSet;
+  readonly endpoints: readonly Endpoint[];
+  readonly matcher: Matcher;
+  readonly pickers: PickerTable;
+  /** Date.now() when the rules were received from their source. */
+  readonly receivedAt: number;
+}
+
+export interface LiveConfigOptions {
+  /** Gateway name the matcher is compiled for (`default`). */
+  gateway?: string;
+  metrics?: ProxyMetrics;
+  random?: () => number;
+}
+
+const EMPTY_RULES: RuleSet = { routes: [], groups: [], lanes: [] };
+
+/**
+ * A "latest value" watch: sources (files, control plane, registries) set rules and endpoints,
+ * the request path reads `current()` synchronously. Listeners run synchronously after a swap.
+ */
+export class LiveConfig {
+  private compiled: Compiled | undefined;
+  private rules: RuleSet = EMPTY_RULES;
+  private rulesVersion: string | undefined;
+  private receivedAt = 0;
+  private endpoints: Endpoint[] = [];
+  private readonly listeners = new Set<(c: Compiled) => void>();
+
+  constructor(private readonly opts: LiveConfigOptions = {}) {}
+
+  /** The config in force, undefined until rules have been set once. */
+  current(): Compiled | undefined {
+    return this.compiled;
+  }
+
+  ready(): boolean {
+    return this.compiled !== undefined;
+  }
+
+  /** Install validated rules. Throws (and changes nothing) if they cannot be compiled. */
+  setRules(rules: RuleSet, version: string, receivedAt = Date.now()): void {
+    this.swap(rules, version, this.endpoints, receivedAt);
+  }
+
+  /** Install a full endpoint set from discovery. Kept until rules arrive if none yet. */
+  setEndpoints(endpoints: Endpoint[]): void {
+    if (this.rulesVersion === undefined) {
+      this.endpoints = endpoints;
+      this.publishEndpointCounts(endpoints);
+      return;
+    }
+    this.swap(this.rules, this.rulesVersion, endpoints, this.receivedAt);
+  }
+
+  /** Install rules and endpoints together (one control-plane snapshot). */
+  setAll(rules: RuleSet, endpoints: Endpoint[], version: string, receivedAt = Date.now()): void {
+    this.swap(rules, version, endpoints, receivedAt);
+  }
+
+  onChange(cb: (c: Compiled) => void): () => void {
+    this.listeners.add(cb);
+    return () => this.listeners.delete(cb);
+  }
+
+  private swap(rules: RuleSet, version: string, endpoints: Endpoint[], receivedAt: number): void {
+    const matcher = compileMatcher(rules, {
+      gateway: this.opts.gateway ?? "default",
+      ...(this.opts.random ? { random: this.opts.random } : {}),
+    });
+    const pickers = buildPickers(
+      endpoints,
+      rules,
+      this.opts.random ? { random: this.opts.random } : {},
+    );
+    const next: Compiled = { version, rules, endpoints, matcher, pickers, receivedAt };
+    this.rules = rules;
+    this.rulesVersion = version;
+    this.receivedAt = receivedAt;
+    this.endpoints = endpoints;
+    this.compiled = next;
+    this.publishEndpointCounts(endpoints);
+    const n = Number.parseInt(version.replace(/^\D+/, ""), 10);
+    this.opts.metrics?.configVersion.set(Number.isFinite(n) ? n : 0);
+    for (const cb of this.listeners) cb(next);
+  }
+
+  private publishEndpointCounts(endpoints: Endpoint[]): void {
+    const m = this.opts.metrics;
+    if (!m) return;
+    const counts = new Map<string, { service: string; tag: string | null; count: number }>();
+    for (const e of endpoints) {
+      if (!e.healthy) continue;
+      const key = `${e.service}\u0000${e.tag ?? ""}`;
+      const c = counts.get(key);
+      if (c) c.count++;
+      else counts.set(key, { service: e.service, tag: e.tag, count: 1 });
+    }
+    m.setEndpointCounts(counts.values());
+  }
+}
