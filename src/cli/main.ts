@@ -2,6 +2,15 @@
 // The `lanemesh` command: builds the commander program from one module per command; no logic here.
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { register as registerApply } from "./apply.js";
+import { register as registerControlPlane } from "./control-plane.js";
+import { register as registerDelete } from "./delete.js";
+import { register as registerDemoApp } from "./demo-app.js";
+import { register as registerExplain } from "./explain.js";
+import { register as registerGateway } from "./gateway.js";
+import { register as registerGet } from "./get.js";
+import { register as registerSidecar } from "./sidecar.js";
+import { register as registerValidate } from "./validate.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -14,5 +23,14 @@ const program = new Command("lanemesh")
   .showHelpAfterError();
 
 // register(program) calls, one per command module:
+registerSidecar(program);
+registerGateway(program);
+registerValidate(program);
+registerExplain(program);
+registerDemoApp(program);
+registerControlPlane(program);
+registerApply(program);
+registerGet(program);
+registerDelete(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,190 @@
+// lanemesh as a peer: one hop (outbound sidecar) and full hop (outbound → inbound sidecar), started
+// from the built CLI with lane rules and static endpoints in files, so the measured path is the
+// real one (tag header read, lane looked up, gray instance picked); it measures nothing itself.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { PeerContext, PeerDef } from "./peers.js";
+import { freePort, type Proc, spawnProc, stopProc, waitForHttp200 } from "./procs.js";
+
+async function stopAll(procs: Proc[]): Promise<void> {
+  await Promise.all(procs.map((p) => stopProc(p)));
+}
+
+/** Rules every lanemesh peer loads: a content lane `gray` over the bench client and sc-up. */
+const LANE_RULES = `apiVersion: lanemesh.io/v1alpha1
+kind: Route
+metadata: { name: up-route }
+spec: { gateway: default, match: { prefix: / }, service: sc-up }
+---
+apiVersion: lanemesh.io/v1alpha1
+kind: LaneGroup
+metadata: { name: bench }
+spec:
+  entry: { gateway: default, routes: [up-route] }
+  apps: [bench-client, sc-up]
+  mode: content
+---
+apiVersion: lanemesh.io/v1alpha1
+kind: Lane
+metadata: { name: gray }
+spec:
+  group: bench
+  tag: gray
+  enabled: true
+  match:
+    mode: all
+    conditions:
+      - { type: header, name: canary, op: "==", value: gray }
+`;
+
+function instanceDocs(instances: { name: string; port: number; tag?: string }[]): string {
+  return instances
+    .map(
+      (i) => `apiVersion: lanemesh.io/v1alpha1
+kind: Instance
+metadata: { name: ${i.name} }
+spec: { service: sc-up, address: 127.0.0.1, port: ${i.port}${i.tag ? `, tag: ${i.tag}` : ""} }
+`,
+    )
+    .join("---\n");
+}
+
+interface SidecarSpec {
+  name: string;
+  app: string;
+  tag?: string;
+  appPort: number;
+  inboundPort: number;
+  outboundPort: number;
+  rulesFile: string;
+  discoveryFile: string;
+}
+
+/** `lanemesh sidecar …` from the built CLI; resolves once its admin /ready answers 200. */
+async function startSidecar(ctx: PeerContext, s: SidecarSpec): Promise<Proc> {
+  const adminPort = await freePort();
+  const args = [
+    join(ctx.repoRoot, "dist/src/cli/main.js"),
+    "sidecar",
+    "--app",
+    s.app,
+    "--app-port",
+    String(s.appPort),
+    "--inbound-port",
+    String(s.inboundPort),
+    "--outbound-port",
+    String(s.outboundPort),
+    "--admin-port",
+    String(adminPort),
+    "--bind",
+    "127.0.0.1",
+    "--rules",
+    s.rulesFile,
+    "--discovery",
+    `static:${s.discoveryFile}`,
+  ];
+  if (s.tag !== undefined) args.push("--tag", s.tag);
+  const env = { ...process.env, LANEMESH_LOG_LEVEL: "warn", NODE_ENV: "production" };
+  const proc = spawnProc(s.name, process.execPath, args, { logDir: ctx.logDir, env });
+  try {
+    await waitForHttp200(adminPort, "/ready", proc);
+    return proc;
+  } catch (err) {
+    await stopProc(proc);
+    throw err;
+  }
+}
+
+function writeLanemeshFiles(ctx: PeerContext, name: string, endpoints: string): [string, string] {
+  const dir = join(ctx.tmpDir, name);
+  mkdirSync(dir, { recursive: true });
+  const rules = join(dir, "rules.yaml");
+  const discovery = join(dir, "endpoints.yaml");
+  writeFileSync(rules, LANE_RULES);
+  writeFileSync(discovery, endpoints);
+  return [rules, discovery];
+}
+
+export const lanemeshOneHop: PeerDef = {
+  name: "lanemesh-1hop",
+  proxies: 1,
+  description: "outbound sidecar (Host: sc-up, x-lane-tag: gray) → gray upstream",
+  async start(ctx) {
+    const [rules, discovery] = writeLanemeshFiles(
+      ctx,
+      "lanemesh-1hop",
+      instanceDocs([
+        { name: "up-base", port: ctx.upstream.basePort },
+        { name: "up-gray", port: ctx.upstream.grayPort, tag: "gray" },
+      ]),
+    );
+    const outboundPort = await freePort();
+    const out = await startSidecar(ctx, {
+      name: "lanemesh-1hop-out",
+      app: "bench-client",
+      appPort: ctx.upstream.basePort,
+      inboundPort: await freePort(),
+      outboundPort,
+      rulesFile: rules,
+      discoveryFile: discovery,
+    });
+    return {
+      port: outboundPort,
+      measured: [{ role: "outbound", pid: out.pid }],
+      expectServedBy: "gray",
+      stop: () => stopProc(out),
+    };
+  },
+};
+
+export const lanemeshFullHop: PeerDef = {
+  name: "lanemesh-full",
+  proxies: 2,
+  description: "outbound sidecar → inbound sidecar (tag gray) → gray upstream",
+  async start(ctx) {
+    const inboundPort = await freePort();
+    const [rules, discovery] = writeLanemeshFiles(
+      ctx,
+      "lanemesh-full",
+      instanceDocs([
+        { name: "up-base", port: ctx.upstream.basePort },
+        { name: "up-gray", port: inboundPort, tag: "gray" },
+      ]),
+    );
+    const inbound = await startSidecar(ctx, {
+      name: "lanemesh-full-in",
+      app: "sc-up",
+      tag: "gray",
+      appPort: ctx.upstream.grayPort,
+      inboundPort,
+      outboundPort: await freePort(),
+      rulesFile: rules,
+      discoveryFile: discovery,
+    });
+    const outboundPort = await freePort();
+    let out: Proc;
+    try {
+      out = await startSidecar(ctx, {
+        name: "lanemesh-full-out",
+        app: "bench-client",
+        appPort: ctx.upstream.basePort,
+        inboundPort: await freePort(),
+        outboundPort,
+        rulesFile: rules,
+        discoveryFile: discovery,
+      });
+    } catch (err) {
+      await stopProc(inbound);
+      throw err;
+    }
+    return {
+      port: outboundPort,
+      measured: [
+        { role: "outbound", pid: out.pid },
+        { role: "inbound", pid: inbound.pid },
+      ],
+      expectServedBy: "gray",
+      stop: () => stopAll([out, inbound]),
+    };
+  },
+};

@@ -1,0 +1,179 @@
+// The latency load generator, run in its own process: open loop (requests sent at fixed intervals,
+// whatever the responses do, latency from the scheduled send time, so coordinated omission is
+// counted) or closed loop (one request after another per connection); it only measures.
+// Run: node dist/bench/macro/openloop.js --port N [--header 'k: v']... --mode open --rate 1000
+//        --connections 16 --duration 10      (prints one JSON line: a LoadResult)
+
+import { parseArgs } from "node:util";
+import { Worker } from "node:worker_threads";
+import { Pool } from "undici";
+import { type LoadResult, percentiles } from "./stats.js";
+import type { TickerData } from "./ticker.js";
+
+const { values } = parseArgs({
+  options: {
+    port: { type: "string" },
+    path: { type: "string", default: "/" },
+    header: { type: "string", multiple: true, default: [] },
+    mode: { type: "string", default: "open" },
+    rate: { type: "string", default: "1000" },
+    connections: { type: "string", default: "16" },
+    duration: { type: "string", default: "10" },
+    warmup: { type: "string", default: "200" },
+  },
+});
+
+const mode = values.mode === "closed" ? "closed" : "open";
+const connections = Number(values.connections);
+const durationS = Number(values.duration);
+const rate = Number(values.rate);
+const path = values.path;
+const headers: Record<string, string> = {};
+for (const h of values.header) {
+  const colon = h.indexOf(":");
+  headers[h.slice(0, colon).trim().toLowerCase()] = h.slice(colon + 1).trim();
+}
+
+const pool = new Pool(`http://127.0.0.1:${values.port}`, {
+  connections,
+  pipelining: 1,
+  keepAliveTimeout: 60_000,
+  keepAliveMaxTimeout: 60_000,
+});
+
+const base = process.hrtime.bigint();
+/** Nanoseconds since `base`, as a Number (exact for 104 days). */
+const now = () => Number(process.hrtime.bigint() - base);
+
+let errors = 0;
+let non2xx = 0;
+
+/** One GET; resolves with the status code (0 on a network error) once the body has ended. */
+async function one(): Promise<number> {
+  try {
+    const { statusCode, body } = await pool.request({ path, method: "GET", headers });
+    await body.dump();
+    return statusCode;
+  } catch {
+    return 0;
+  }
+}
+
+function count(status: number): void {
+  if (status === 0) errors++;
+  else if (status < 200 || status > 299) non2xx++;
+}
+
+/** Opens every connection and warms the JIT: `total` requests, `connections` at a time. */
+async function warmUp(total: number): Promise<void> {
+  let left = total;
+  const lane = async () => {
+    while (left-- > 0) await one();
+  };
+  await Promise.all(Array.from({ length: connections }, lane));
+}
+
+async function closedLoop(): Promise<LoadResult> {
+  const lat: number[] = [];
+  let sent = 0;
+  const end = now() + durationS * 1e9;
+  const lane = async () => {
+    while (now() < end) {
+      const t0 = now();
+      sent++;
+      const status = await one();
+      if (status !== 0) lat.push((now() - t0) / 1e3);
+      count(status);
+    }
+  };
+  const t0 = now();
+  await Promise.all(Array.from({ length: connections }, lane));
+  const elapsed = (now() - t0) / 1e9;
+  return {
+    mode,
+    connections,
+    rate: null,
+    durationS,
+    sent,
+    completed: lat.length,
+    errors,
+    non2xx,
+    achievedRate: lat.length / elapsed,
+    latencyUs: percentiles(lat),
+    sendLagUs: null,
+  };
+}
+
+async function openLoop(): Promise<LoadResult> {
+  const total = Math.round(rate * durationS);
+  const intervalNs = 1e9 / rate;
+  const startNs = now() + 20e6;
+  const lat = new Float64Array(total).fill(Number.NaN);
+  const lag = new Float64Array(total).fill(Number.NaN);
+  let next = 0;
+  let inFlight = 0;
+  let lastEnd = startNs;
+  let allDone: () => void = () => {};
+  const done = new Promise<void>((r) => {
+    allDone = r;
+  });
+
+  const fire = (k: number) => {
+    const scheduled = startNs + k * intervalNs;
+    lag[k] = (now() - scheduled) / 1e3;
+    inFlight++;
+    void one().then((status) => {
+      const t = now();
+      if (status !== 0) lat[k] = (t - scheduled) / 1e3;
+      lastEnd = t;
+      count(status);
+      if (--inFlight === 0 && next === total) allDone();
+    });
+  };
+
+  const data: TickerData = {
+    baseNs: String(base),
+    startNs,
+    intervalNs,
+    count: total,
+    spinNs: 100e3,
+  };
+  const ticker = new Worker(new URL("./ticker.js", import.meta.url), { workerData: data });
+  ticker.on("message", (last: number) => {
+    while (next <= last) fire(next++);
+    if (next === total && inFlight === 0) allDone();
+  });
+  const tickerExit = new Promise<void>((r) => ticker.once("exit", () => r()));
+  await tickerExit;
+  let timer: NodeJS.Timeout | undefined;
+  const drained = await Promise.race([
+    done.then(() => true),
+    new Promise<boolean>((r) => {
+      timer = setTimeout(() => r(false), 10_000);
+    }),
+  ]);
+  clearTimeout(timer);
+  const completed = lat.reduce((n, v) => (Number.isNaN(v) ? n : n + 1), 0);
+  if (!drained) errors += inFlight;
+  return {
+    mode,
+    connections,
+    rate,
+    durationS,
+    sent: next,
+    completed,
+    errors,
+    non2xx,
+    achievedRate: completed / ((lastEnd - startNs) / 1e9),
+    latencyUs: percentiles(lat),
+    sendLagUs: percentiles(lag),
+  };
+}
+
+await warmUp(Number(values.warmup));
+errors = 0;
+non2xx = 0;
+const result = mode === "open" ? await openLoop() : await closedLoop();
+process.stdout.write(`${JSON.stringify(result)}\n`);
+await pool.destroy();
+process.exit(0);

@@ -1,0 +1,211 @@
+// The peers the benchmark compares (direct, nginx, HAProxy, http-proxy, lanemesh one hop and full
+// hop): how each is configured and started; they are measured elsewhere, and none listens beyond
+// 127.0.0.1.
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { lanemeshFullHop, lanemeshOneHop } from "./lanemesh-peers.js";
+import { childPids, freePort, spawnProc, stopProc, waitForPort } from "./procs.js";
+import type { Tools } from "./tools.js";
+
+/** Every peer gets exactly these request headers (wrk and the latency generator alike). */
+export const REQUEST_HEADERS: Readonly<Record<string, string>> = {
+  // Capitalised: wrk adds its own `Host` unless this one is spelled exactly so.
+  Host: "sc-up",
+  "x-lane-tag": "gray",
+};
+
+export interface PeerContext {
+  tools: Tools;
+  /** Scratch folder of this run (configs, logs); removed at the end. */
+  tmpDir: string;
+  logDir: string;
+  repoRoot: string;
+  upstream: { basePort: number; grayPort: number };
+}
+
+/** A process whose CPU and memory count as the peer's cost. */
+export interface MeasuredProcess {
+  role: string;
+  pid: number;
+}
+
+export interface RunningPeer {
+  /** Where the client sends its requests. */
+  port: number;
+  measured: MeasuredProcess[];
+  /** Which upstream listener must answer (lanemesh routes the gray-tagged request to gray). */
+  expectServedBy: "base" | "gray";
+  stop(): Promise<void>;
+}
+
+export interface PeerDef {
+  name: string;
+  /** Proxies on the path: 0 for direct, 2 for lanemesh's full hop. */
+  proxies: number;
+  description: string;
+  start(ctx: PeerContext): Promise<RunningPeer>;
+}
+
+const direct: PeerDef = {
+  name: "direct",
+  proxies: 0,
+  description: "client → upstream",
+  async start(ctx) {
+    return {
+      port: ctx.upstream.basePort,
+      measured: [],
+      expectServedBy: "base",
+      stop: async () => {},
+    };
+  },
+};
+
+const nginx: PeerDef = {
+  name: "nginx",
+  proxies: 1,
+  description: "1 worker, upstream keepalive 64, HTTP/1.1 upstream, access_log off",
+  async start(ctx) {
+    const dir = join(ctx.tmpDir, "nginx");
+    mkdirSync(dir, { recursive: true });
+    const port = await freePort();
+    const user = process.getuid?.() === 0 ? "user root;\n" : "";
+    const conf = `${user}worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/client_body;
+  proxy_temp_path ${dir}/proxy;
+  fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi;
+  scgi_temp_path ${dir}/scgi;
+  keepalive_requests 1000000;
+  keepalive_timeout 120s;
+  upstream up {
+    server 127.0.0.1:${ctx.upstream.basePort};
+    keepalive 64;
+    keepalive_requests 1000000;
+    keepalive_timeout 60s;
+  }
+  server {
+    listen 127.0.0.1:${port};
+    location / {
+      proxy_pass http://up;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`;
+    const confFile = join(dir, "nginx.conf");
+    writeFileSync(confFile, conf);
+    const master = spawnProc(
+      "nginx",
+      ctx.tools.nginx,
+      ["-p", dir, "-c", confFile, "-e", join(dir, "error.log"), "-g", "daemon off;"],
+      { logDir: ctx.logDir },
+    );
+    try {
+      await waitForPort(port, master);
+      const workers = childPids(master.pid);
+      if (workers.length !== 1)
+        throw new Error(`nginx: expected 1 worker, found ${workers.length}`);
+      return {
+        port,
+        measured: [{ role: "worker", pid: workers[0] as number }],
+        expectServedBy: "base",
+        stop: () => stopProc(master),
+      };
+    } catch (err) {
+      await stopProc(master);
+      throw err;
+    }
+  },
+};
+
+const haproxy: PeerDef = {
+  name: "haproxy",
+  proxies: 1,
+  description: "nbthread 1, mode http, http-reuse always, no logging",
+  async start(ctx) {
+    const dir = join(ctx.tmpDir, "haproxy");
+    mkdirSync(dir, { recursive: true });
+    const port = await freePort();
+    const conf = `global
+  nbthread 1
+  maxconn 4096
+
+defaults
+  mode http
+  option http-keep-alive
+  http-reuse always
+  timeout connect 5s
+  timeout client 120s
+  timeout server 120s
+  timeout http-keep-alive 120s
+
+frontend fe
+  bind 127.0.0.1:${port}
+  default_backend be
+
+backend be
+  server up 127.0.0.1:${ctx.upstream.basePort}
+`;
+    const confFile = join(dir, "haproxy.cfg");
+    writeFileSync(confFile, conf);
+    const proc = spawnProc("haproxy", ctx.tools.haproxy, ["-f", confFile, "-db"], {
+      logDir: ctx.logDir,
+    });
+    try {
+      await waitForPort(port, proc);
+      return {
+        port,
+        measured: [{ role: "haproxy", pid: proc.pid }],
+        expectServedBy: "base",
+        stop: () => stopProc(proc),
+      };
+    } catch (err) {
+      await stopProc(proc);
+      throw err;
+    }
+  },
+};
+
+const httpProxy: PeerDef = {
+  name: "http-proxy",
+  proxies: 1,
+  description: "http-proxy@1 (npm) with a keep-alive http.Agent",
+  async start(ctx) {
+    const port = await freePort();
+    const script = join(ctx.repoRoot, "dist/bench/macro/http-proxy-peer.js");
+    const proc = spawnProc(
+      "http-proxy",
+      process.execPath,
+      [script, "--port", String(port), "--upstream-port", String(ctx.upstream.basePort)],
+      { logDir: ctx.logDir },
+    );
+    try {
+      await waitForPort(port, proc);
+      return {
+        port,
+        measured: [{ role: "http-proxy", pid: proc.pid }],
+        expectServedBy: "base",
+        stop: () => stopProc(proc),
+      };
+    } catch (err) {
+      await stopProc(proc);
+      throw err;
+    }
+  },
+};
+
+/** Every peer, in table order. */
+export const PEERS: readonly PeerDef[] = [
+  direct,
+  nginx,
+  haproxy,
+  httpProxy,
+  lanemeshOneHop,
+  lanemeshFullHop,
+];

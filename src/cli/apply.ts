@@ -1,0 +1,61 @@
+// `lanemesh apply -f FILE…`: sends resource files to the control plane as one batch and prints what changed; no validation of its own beyond YAML syntax.
+import { readFileSync } from "node:fs";
+import { type Command, Option } from "commander";
+import { formatError, parseDocuments, type RawDocument } from "../config/load.js";
+import { callServer, resourceRef, serverOption } from "./server-client.js";
+
+interface ApplyReply {
+  version: number;
+  results: { kind: string; name: string; action: string }[];
+}
+
+export function register(program: Command): void {
+  program
+    .command("apply")
+    .description(
+      "create or update resources on the control plane: all files form one batch, applied all or nothing",
+    )
+    .addOption(new Option("-f, --file <FILE...>", "resource files (YAML); - reads stdin"))
+    .argument("[files...]", "more resource files")
+    .addOption(serverOption())
+    .action(async (files: string[], opts: { file?: string[]; server: string }) => {
+      process.exitCode = await apply([...(opts.file ?? []), ...files], opts.server);
+    });
+}
+
+/** Returns the exit code. */
+export async function apply(paths: string[], server: string): Promise<number> {
+  if (paths.length === 0) {
+    process.stderr.write("error: no files given (lanemesh apply -f FILE…)\n");
+    return 1;
+  }
+  const docs: RawDocument[] = [];
+  const errors: string[] = [];
+  for (const path of paths) {
+    const file = path === "-" ? "<stdin>" : path;
+    let text: string;
+    try {
+      text = readFileSync(path === "-" ? 0 : path, "utf8");
+    } catch (err) {
+      errors.push(`${file}: cannot read: ${(err as Error).message}`);
+      continue;
+    }
+    const parsed = parseDocuments(text, file);
+    docs.push(...parsed.docs);
+    errors.push(...parsed.errors.map(formatError));
+  }
+  if (errors.length > 0) {
+    process.stderr.write(`${errors.join("\n")}\n`);
+    return 1;
+  }
+  const documents = docs.map((d) => ({ file: d.origin.file, doc: d.origin.doc, value: d.value }));
+  const r = await callServer(server, "POST", "v1/resources", { documents });
+  if (!r.ok) {
+    process.stderr.write(`${r.message}\n`);
+    return 1;
+  }
+  const body = r.body as ApplyReply;
+  const lines = body.results.map((x) => `${resourceRef(x.kind, x.name)} ${x.action}`);
+  process.stdout.write(lines.length > 0 ? `${lines.join("\n")}\n` : "no resources in the files\n");
+  return 0;
+}

@@ -1,0 +1,69 @@
+// The flags `sidecar` and `gateway` share (listeners, rules and discovery sources); flag definitions only, kept light for CLI startup.
+import { type Command, InvalidArgumentError } from "commander";
+import { TagHeaderName } from "../propagation/tag.js";
+import { envBoolOption, envOption, parsePort, parseSeconds } from "./options.js";
+
+/** The flags every proxy command shares for its sources. */
+export interface SourceFlags {
+  rules?: string[];
+  discovery: string;
+  controlPlane?: string;
+}
+
+/** The flags every proxy takes besides its own ports. */
+export interface ProxyFlags extends SourceFlags {
+  bind: string;
+  adminPort: number;
+  tagHeader: string;
+  accessLog: boolean;
+  drainSeconds: number;
+}
+
+function parseTagHeader(value: string): string {
+  try {
+    return new TagHeaderName(value).name;
+  } catch (err) {
+    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Add the shared flags; each also reads LANEMESH_<FLAG> from the environment. */
+export function addProxyOptions(cmd: Command): Command {
+  cmd
+    .addOption(
+      envOption(
+        "--bind <HOST>",
+        "address every listener binds (127.0.0.1 for loopback only)",
+      ).default("0.0.0.0"),
+    )
+    .addOption(
+      envOption("--admin-port <N>", "admin listener: /healthz /ready /metrics /config")
+        .argParser(parsePort)
+        .default(15000),
+    )
+    .addOption(
+      envOption("--tag-header <NAME>", "header carrying the lane tag (e.g. x-mse-tag)")
+        .argParser(parseTagHeader)
+        .default("x-lane-tag"),
+    )
+    .addOption(envBoolOption("--access-log", "log one line per request"))
+    .addOption(
+      envOption("--drain-seconds <S>", "on SIGTERM, the longest wait for in-flight requests")
+        .argParser(parseSeconds)
+        .default(10),
+    );
+  return cmd
+    .addOption(
+      envOption(
+        "--rules <FILE...>",
+        "file mode: Route, LaneGroup and Lane files, reloaded on edit; env value comma-separated",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--discovery <SOURCE>",
+        "endpoints: control-plane | static:FILE | nacos://HOST:8848?namespace=…&group=… | kubernetes",
+      ).default("control-plane"),
+    )
+    .addOption(envOption("--control-plane <HOST:PORT>", "control plane to stream config from"));
+}

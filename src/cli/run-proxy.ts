@@ -1,0 +1,50 @@
+// The startup sequence of `sidecar` and `gateway`: metrics, LiveConfig, sources, start, signals; no listener code here.
+import { LiveConfig } from "../sync/state.js";
+import { logger } from "../telemetry/logger.js";
+import { ProxyMetrics } from "../telemetry/metrics.js";
+import { type Drainable, exitOnSignal, failStart } from "./lifecycle.js";
+import type { ProxyFlags } from "./proxy-options.js";
+import { startSources } from "./sources.js";
+
+const log = logger("cli");
+
+/** What a command hands to its proxy's start function besides its own options. */
+export interface ProxyBase {
+  live: LiveConfig;
+  metrics: ProxyMetrics;
+  status: () => { ready: boolean; detail: Record<string, unknown> };
+}
+
+/**
+ * The startup sequence: metrics and LiveConfig, then the sources (invalid files → the errors on
+ * stderr and exit 1, nothing started), then the proxy; log its bound ports and drain on SIGTERM.
+ */
+export async function runProxy<H extends Drainable & { ports: unknown }>(
+  what: "sidecar" | "gateway",
+  flags: ProxyFlags,
+  liveOpts: { gateway?: string },
+  start: (base: ProxyBase) => Promise<H> | H,
+  describe: Record<string, unknown>,
+): Promise<void> {
+  const metrics = new ProxyMetrics({ processMetrics: true });
+  const live = new LiveConfig({ ...liveOpts, metrics });
+  const started = startSources(flags, live, metrics);
+  if (!started.ok) {
+    failStart(what, started.lines);
+    return;
+  }
+  const { sources } = started;
+  let handle: H;
+  try {
+    handle = await start({ live, metrics, status: () => sources.status() });
+  } catch (err) {
+    await sources.close();
+    failStart(what, [`${what}: cannot start: ${err instanceof Error ? err.message : String(err)}`]);
+    return;
+  }
+  log.info(
+    { ...describe, ports: handle.ports, bind: flags.bind, ...sources.status().detail },
+    `${what} started`,
+  );
+  exitOnSignal(what, handle, sources);
+}

@@ -1,0 +1,123 @@
+// The instances the sidecars announce in their hellos, kept while their stream lives plus a grace; it never pushes.
+import type { Clock, TimerHandle } from "../sync/clock.js";
+
+/** One sidecar's own instance, from its hello. */
+export interface Registration {
+  nodeId: string;
+  service: string;
+  /** null = base. */
+  tag: string | null;
+  address: string;
+  port: number;
+  /** Date.now() of the first hello of this registration. */
+  since: number;
+}
+
+interface Entry {
+  reg: Registration;
+  streams: number;
+  removal: TimerHandle | undefined;
+}
+
+export interface RegistryOptions {
+  /** How long an instance outlives its last stream; a reconnect within it keeps the instance. */
+  graceMs: number;
+  clock: Clock;
+  /** Called synchronously after every change of the instance set. */
+  onChange: () => void;
+}
+
+export class Registry {
+  private readonly entries = new Map<string, Entry>();
+  private closed = false;
+
+  constructor(private readonly opts: RegistryOptions) {}
+
+  /**
+   * A stream of `reg.nodeId` said hello. Returns the function to call once when that stream ends.
+   * A second stream of the same node (a reconnect racing the old stream's end) shares the entry.
+   */
+  attach(reg: Omit<Registration, "since">): () => void {
+    const e = this.entries.get(reg.nodeId);
+    if (e) {
+      if (e.removal !== undefined) this.opts.clock.clearTimeout(e.removal);
+      e.removal = undefined;
+      e.streams++;
+      const moved =
+        e.reg.service !== reg.service ||
+        e.reg.tag !== reg.tag ||
+        e.reg.address !== reg.address ||
+        e.reg.port !== reg.port;
+      if (moved) {
+        e.reg = { ...reg, since: this.opts.clock.now() };
+        this.opts.onChange();
+      }
+    } else {
+      this.entries.set(reg.nodeId, {
+        reg: { ...reg, since: this.opts.clock.now() },
+        streams: 1,
+        removal: undefined,
+      });
+      this.opts.onChange();
+    }
+    let detached = false;
+    return () => {
+      if (detached) return;
+      detached = true;
+      this.detach(reg.nodeId);
+    };
+  }
+
+  /**
+   * Start from the registrations a previous control plane persisted: each is served until its
+   * sidecar reconnects (then it lives on as usual) or until `graceMs` passes without it. Without
+   * this, the first proxies to reconnect after a restart would get snapshots with no endpoints.
+   */
+  restore(regs: readonly Registration[], graceMs: number): void {
+    for (const reg of regs) {
+      if (this.entries.has(reg.nodeId)) continue;
+      const e: Entry = { reg: { ...reg }, streams: 0, removal: undefined };
+      this.entries.set(reg.nodeId, e);
+      this.scheduleRemoval(reg.nodeId, e, graceMs);
+    }
+  }
+
+  list(): Registration[] {
+    const out: Registration[] = [];
+    for (const e of this.entries.values()) out.push(e.reg);
+    out.sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+    return out;
+  }
+
+  /** Cancel every pending removal (shutdown). */
+  close(): void {
+    this.closed = true;
+    for (const e of this.entries.values())
+      if (e.removal !== undefined) this.opts.clock.clearTimeout(e.removal);
+  }
+
+  private detach(nodeId: string): void {
+    const e = this.entries.get(nodeId);
+    if (!e || this.closed) return;
+    e.streams--;
+    if (e.streams > 0) return;
+    this.scheduleRemoval(nodeId, e, this.opts.graceMs);
+  }
+
+  private scheduleRemoval(nodeId: string, e: Entry, ms: number): void {
+    e.removal = this.opts.clock.setTimeout(() => {
+      if (this.entries.get(nodeId) !== e || e.streams > 0) return;
+      this.entries.delete(nodeId);
+      this.opts.onChange();
+    }, ms);
+  }
+}
+
+/** Split a hello's `host:port` (`[v6]:port` too); null when it is not one. */
+export function parseHostPort(s: string): { address: string; port: number } | null {
+  const m = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(s.trim());
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) return null;
+  return { address: (m[1] ?? m[2]) as string, port };
+}

@@ -1,0 +1,82 @@
+// Builds the snapshot every proxy receives (stored resources + registered instances) once per version; no I/O.
+import { API_VERSION, type Instance } from "../config/types.js";
+import type { SnapshotContent } from "../sync/snapshot-check.js";
+import { identity } from "./apply.js";
+import type { Registration } from "./registry.js";
+
+/** A snapshot encoded once and shared by every stream; the per-push nonce is added on send. */
+export type BuiltSnapshot = Readonly<SnapshotContent>;
+
+/** Label marking Instance documents that come from the registry, not from the store. */
+export const SOURCE_LABEL = "lanemesh.io/source";
+export const NODE_ID_KEY = "lanemesh.io/node-id";
+
+/**
+ * Sort the stored documents into the snapshot's fields (declared order kept) and add one Instance
+ * document per registered sidecar, named after its node id and never clashing with a stored name.
+ */
+export function buildSnapshot(
+  version: number,
+  resources: readonly unknown[],
+  registered: readonly Registration[],
+): BuiltSnapshot {
+  const routes: string[] = [];
+  const groups: string[] = [];
+  const lanes: string[] = [];
+  const endpoints: string[] = [];
+  for (const v of resources) {
+    const kind = identity(v)?.kind;
+    const json = JSON.stringify(v);
+    if (kind === "Route") routes.push(json);
+    else if (kind === "LaneGroup") groups.push(json);
+    else if (kind === "Lane") lanes.push(json);
+    else if (kind === "Instance") endpoints.push(json);
+  }
+  for (const doc of registrationDocuments(resources, registered))
+    endpoints.push(JSON.stringify(doc));
+  return { version: String(version), routes, groups, lanes, endpoints };
+}
+
+/** The registered sidecars as Instance documents (what `get instances` also shows). */
+export function registrationDocuments(
+  resources: readonly unknown[],
+  registered: readonly Registration[],
+): Instance[] {
+  const taken = new Set<string>();
+  for (const v of resources) {
+    const id = identity(v);
+    if (id?.kind === "Instance") taken.add(id.name);
+  }
+  return registered.map((r) => {
+    const name = uniqueName(resourceName(r.nodeId), taken);
+    taken.add(name);
+    const doc: Instance = {
+      apiVersion: API_VERSION,
+      kind: "Instance",
+      metadata: { name, labels: { [SOURCE_LABEL]: "registry" } },
+      spec: {
+        service: r.service,
+        address: r.address,
+        port: r.port,
+        ...(r.tag ? { tag: r.tag } : {}),
+        metadata: { [NODE_ID_KEY]: r.nodeId },
+      },
+    };
+    return doc;
+  });
+}
+
+/** A node id made into a DNS-1123-style resource name (lower case, `a-z0-9.-`, ≤ 253). */
+export function resourceName(nodeId: string): string {
+  const s = nodeId
+    .toLowerCase()
+    .replace(/[^a-z0-9.-]+/g, "-")
+    .slice(0, 240)
+    .replace(/^[-.]+|[-.]+$/g, "");
+  return s || "node";
+}
+
+function uniqueName(base: string, taken: ReadonlySet<string>): string {
+  if (!taken.has(base)) return base;
+  for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
+}

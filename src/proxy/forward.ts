@@ -1,0 +1,99 @@
+// The forward stage's contract: send one request to one chosen instance and stream the answer back; it never picks instances nor decides lanes.
+import type { Readable } from "node:stream";
+
+/*
+ * A Forwarder owns the connections to upstream instances. This interface is what the listeners
+ * use; `forward-h1.ts` implements it over undici pools (HTTP/1.1). An HTTP/2 (h2c, gRPC)
+ * forwarder implements the same call with its own sessions: the request path above does not
+ * change, only which Forwarder a listener is built with (chosen per service or per endpoint
+ * metadata later).
+ */
+
+/** Where to send: an instance's address as discovery gave it (for a sidecar, its inbound port). */
+export interface Upstream {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** What the forwarder needs of the downstream response: a Node ServerResponse fits. */
+export interface ResponseSink {
+  readonly headersSent: boolean;
+  readonly writableFinished: boolean;
+  readonly destroyed: boolean;
+  writeHead(status: number, headers: string[]): unknown;
+  write(chunk: Uint8Array): boolean;
+  end(): unknown;
+  destroy(err?: Error): unknown;
+  once(event: "drain" | "close", listener: () => void): unknown;
+  off(event: "drain" | "close", listener: () => void): unknown;
+}
+
+export interface ForwardCall {
+  readonly upstream: Upstream;
+  readonly method: string;
+  /** Origin-form target: `/path?query`. */
+  readonly path: string;
+  /** Flat [name, value, ...] request headers, hop-by-hop fields already removed. */
+  readonly headers: string[];
+  /** The request body stream, or null when the request has none. */
+  readonly body: Readable | null;
+  /**
+   * When true, a `503` carrying `x-lanemesh-error: LANEMESH_APP_UNAVAILABLE` (a peer sidecar
+   * saying its app is down) is not passed on: its body is discarded and the call fails with
+   * `app-unavailable`, retryable, so the caller can try another instance.
+   */
+  readonly interceptAppUnavailable: boolean;
+  readonly res: ResponseSink;
+  /** Called once, right after the response head was written to `res`. */
+  onHead(status: number): void;
+}
+
+export type ForwardFailureKind =
+  /** Refused, timed out or unreachable: nothing reached the instance. */
+  | "connect"
+  /** Connection closed or reset before a response. */
+  | "reset"
+  /** No response headers within the headers timeout. */
+  | "timeout"
+  /** The instance answered with something that is not valid HTTP. */
+  | "protocol"
+  /** A peer sidecar answered 503 LANEMESH_APP_UNAVAILABLE (see interceptAppUnavailable). */
+  | "app-unavailable"
+  /** The request could not be sent as given (bad target, body shorter than Content-Length). */
+  | "bad-request"
+  /** The client went away; nothing is to be answered. */
+  | "aborted";
+
+/**
+ * The outcome, known as soon as the response head was written (`ok`) or the attempt failed
+ * before writing anything. Failures after the head are handled inside (the response is cut).
+ */
+export type ForwardOutcome =
+  | { ok: true; status: number }
+  | {
+      ok: false;
+      kind: ForwardFailureKind;
+      /** Short cause, e.g. `connect ECONNREFUSED 127.0.0.1:9`. */
+      detail: string;
+      /**
+       * No response was received and no byte of the request body was handed to the connection
+       * (a request without a body counts as unsent body), so another attempt is safe for an
+       * idempotent method.
+       */
+      retryable: boolean;
+    };
+
+export interface Forwarder {
+  forward(call: ForwardCall): Promise<ForwardOutcome>;
+  /** Close the connections to every upstream not in `keep` (instances that left the config). */
+  retain(keep: Iterable<Upstream>): void;
+  /** Close all connections, waiting for requests in flight. */
+  close(): Promise<void>;
+  /** Close all connections now, failing requests in flight. */
+  destroy(): Promise<void>;
+}
+
+/** `address:port`, with brackets for IPv6 literals: the key of an upstream's connections. */
+export function upstreamKey(u: Upstream): string {
+  return u.address.includes(":") ? `[${u.address}]:${u.port}` : `${u.address}:${u.port}`;
+}

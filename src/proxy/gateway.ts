@@ -1,0 +1,90 @@
+// Assembles an entry gateway (gateway and admin listeners) from its options; it holds no request logic.
+import { LaneWriter, TagHeaderName, TagReader } from "../propagation/index.js";
+import type { LiveConfig } from "../sync/state.js";
+import { logger } from "../telemetry/logger.js";
+import type { ProxyMetrics } from "../telemetry/metrics.js";
+import { adminHandler, type ProxyStatus } from "./admin.js";
+import { entryHandler } from "./entry.js";
+import { H1Forwarder } from "./forward-h1.js";
+import { type ProxyHandle, type ProxyState, proxyHandle } from "./handle.js";
+import { Listener, refuseInsecureParser } from "./listener.js";
+import { Recorder } from "./record.js";
+
+export type { ProxyHandle } from "./handle.js";
+
+export interface GatewayOptions {
+  /** Gateway name whose Routes and LaneGroup entries apply (`default`); LiveConfig must be built for it. */
+  gateway: string;
+  bindHost: string;
+  /** 0 = ephemeral (see ProxyHandle.ports). */
+  port: number;
+  adminPort: number;
+  tagHeader: string;
+  /** Keep a lane tag sent by the client (only behind a trusted proxy that set it). */
+  trustTagHeader: boolean;
+  live: LiveConfig;
+  metrics: ProxyMetrics;
+  accessLog: boolean;
+  drainSeconds: number;
+  /** Extra readiness (e.g. control-plane connection) shown and enforced by /ready. */
+  status?: () => ProxyStatus;
+}
+
+/** Open the gateway and admin listeners; rejects (with nothing left open) if one cannot bind. */
+export async function startGateway(opts: GatewayOptions): Promise<ProxyHandle> {
+  refuseInsecureParser();
+  const log = logger("gateway", { gateway: opts.gateway });
+  const header = new TagHeaderName(opts.tagHeader);
+  const access = opts.accessLog ? logger("access", { gateway: opts.gateway }) : null;
+  const state: ProxyState = { draining: false };
+  const forwarder = new H1Forwarder();
+  const recorder = new Recorder(opts.metrics, "gateway", access);
+  const unsubscribe = opts.live.onChange((c) => forwarder.retain(c.endpoints));
+  let entry: Listener | undefined;
+  try {
+    entry = await Listener.open({
+      name: "gateway",
+      host: opts.bindHost,
+      port: opts.port,
+      log,
+      checkEdge: true,
+      recorder,
+      handle: entryHandler({
+        live: opts.live,
+        forwarder,
+        recorder,
+        reader: new TagReader(header),
+        writer: new LaneWriter(header),
+        trustTagHeader: opts.trustTagHeader,
+      }),
+    });
+    const admin = await Listener.open({
+      name: "admin",
+      host: opts.bindHost,
+      port: opts.adminPort,
+      log: logger("admin", { gateway: opts.gateway }),
+      checkEdge: false,
+      handle: adminHandler({
+        role: "gateway",
+        live: opts.live,
+        metrics: opts.metrics,
+        state,
+        status: opts.status,
+      }),
+    });
+    log.info({ port: entry.port, admin: admin.port }, "gateway listening");
+    return proxyHandle({
+      listeners: [entry],
+      admin,
+      forwarders: [forwarder],
+      state,
+      drainSeconds: opts.drainSeconds,
+      unsubscribe,
+      log,
+    });
+  } catch (err) {
+    unsubscribe();
+    await entry?.close();
+    throw err;
+  }
+}

@@ -1,0 +1,93 @@
+// The sidecar's inbound listener (caller → this app): remember the request's lane under its trace ids, ensure a traceparent, forward to the app; it never picks instances.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import {
+  type LaneWriter,
+  newTraceparent,
+  type TagReader,
+  type TraceTagCache,
+} from "../propagation/index.js";
+import { badTagHeader } from "./classify.js";
+import { ProxyError, type ProxyErrorCode } from "./errors.js";
+import type { Forwarder, ForwardFailureKind, Upstream } from "./forward.js";
+import { hasBody, isIdempotent, upstreamHeaders } from "./headers.js";
+import type { RequestHandler } from "./listener.js";
+import type { Recorder } from "./record.js";
+import { splitRequestTarget } from "./route.js";
+
+/*
+ * The request reaches the app with its lane context kept and made explicit: the tag header and
+ * the baggage `lane` member both carry the tag when it was found in either (harmless for the app;
+ * an app that forwards either one keeps the lane without the trace cache). A request without a
+ * valid traceparent gets a fresh one (and loses its tracestate), remembered with the tag.
+ *
+ * When the app refuses the connection (down, restarting), the answer is 503
+ * LANEMESH_APP_UNAVAILABLE: the caller's sidecar treats it as a refused connection and retries an
+ * idempotent request on another instance. So does an app that dies with an idempotent request
+ * (GET HEAD OPTIONS TRACE PUT DELETE, no body) in flight and closes the connection before any
+ * answer: repeating such a request is what RFC 9110 §9.2.2 allows, and what Envoy's `reset` retry
+ * policy does. Other failures after the app accepted the connection keep their own codes (reset
+ * 502, timeout 504): the app may have acted on the request.
+ */
+
+export interface InboundDeps {
+  readonly app: string;
+  readonly tag: string | null;
+  readonly appUpstream: Upstream;
+  readonly forwarder: Forwarder;
+  readonly recorder: Recorder;
+  readonly reader: TagReader;
+  readonly writer: LaneWriter;
+  readonly cache: TraceTagCache;
+}
+
+const FAILURE_CODE: Record<Exclude<ForwardFailureKind, "aborted">, ProxyErrorCode> = {
+  connect: "LANEMESH_APP_UNAVAILABLE",
+  reset: "LANEMESH_UPSTREAM_RESET",
+  timeout: "LANEMESH_UPSTREAM_TIMEOUT",
+  protocol: "LANEMESH_UPSTREAM_PROTOCOL",
+  "app-unavailable": "LANEMESH_APP_UNAVAILABLE",
+  "bad-request": "LANEMESH_BAD_REQUEST",
+};
+
+/** listener → classify (read and remember the lane) → forward to the app. */
+export function inboundHandler(deps: InboundDeps): RequestHandler {
+  const upstreamLabel = `${deps.appUpstream.address}:${deps.appUpstream.port}`;
+  return async (req: IncomingMessage, res: ServerResponse) => {
+    const x = deps.recorder.track(req, res);
+    x.service = deps.app;
+    x.served = deps.tag;
+    x.upstream = upstreamLabel;
+    const ctx = deps.reader.read(req.rawHeaders);
+    if (!ctx.ok) return deps.recorder.fail(x, badTagHeader(deps.reader.header.name, ctx.reason));
+    x.wanted = ctx.tag;
+    const target = splitRequestTarget(req.url ?? "/", req.headers.host);
+    if (!target.ok) return deps.recorder.fail(x, target.error);
+    const fresh = ctx.traceparent ? undefined : newTraceparent();
+    deps.cache.remember(ctx, ctx.tag, fresh);
+    const plan = { appendFor: req.socket.remoteAddress ?? null, overwriteProto: false };
+    const headers = deps.writer.write(
+      upstreamHeaders(req.rawHeaders, req.headers.connection, plan),
+      ctx.tag,
+      fresh,
+    );
+    const outcome = await deps.forwarder.forward({
+      upstream: deps.appUpstream,
+      method: req.method ?? "GET",
+      path: target.path,
+      headers,
+      body: hasBody(req.headers) ? req : null,
+      interceptAppUnavailable: false,
+      res,
+      onHead: (status) => deps.recorder.head(x, status),
+    });
+    if (outcome.ok || outcome.kind === "aborted") return;
+    const unavailable =
+      outcome.kind === "connect" ||
+      (outcome.kind === "reset" && outcome.retryable && isIdempotent(req.method ?? "GET"));
+    const code = unavailable ? "LANEMESH_APP_UNAVAILABLE" : FAILURE_CODE[outcome.kind];
+    const detail = unavailable
+      ? `app ${deps.app} is unavailable: ${outcome.detail}`
+      : outcome.detail;
+    deps.recorder.fail(x, new ProxyError(code, detail));
+  };
+}
