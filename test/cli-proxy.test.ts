@@ -96,19 +96,33 @@ describe("proxy commands", { timeout: 60_000 }, () => {
     assert.ok(r.stderr.includes("Lane/bad-op"), r.stderr);
   });
 
-  it("refuses what is not built or not valid: discovery kinds, missing rules, bad flag values", async () => {
+  it("refuses what is not built or not valid: discovery kinds, mixed sources, bad flag values", async () => {
     const base = ["--app", "sc-a", "--app-port", "1", "--bind", "127.0.0.1"];
-    const [nacos, noRules, badPort, badTag, badDiscovery] = await Promise.all([
+    const [nacos, mixed, rulesNoStatic, badPort, badTag, badDiscovery] = await Promise.all([
       runCli(["sidecar", ...base, "--rules", rules, "--discovery", "nacos://127.0.0.1:8848"]),
-      runCli(["gateway", "--discovery", `static:${fixture("endpoints.yaml")}`]),
+      runCli([
+        "gateway",
+        "--rules",
+        rules,
+        "--control-plane",
+        "127.0.0.1:1",
+        "--discovery",
+        `static:${fixture("endpoints.yaml")}`,
+      ]),
+      runCli(["gateway", "--rules", rules]),
       runCli(["sidecar", "--app", "sc-a", "--app-port", "http"]),
       runCli(["sidecar", ...base, "--tag", "gray,blue"]),
       runCli(["gateway", "--rules", rules, "--discovery", "dns:foo"]),
     ]);
     assert.equal(nacos.code, 1);
     assert.match(nacos.stderr, /discovery nacos:\/\/127\.0\.0\.1:8848 is not implemented yet/);
-    assert.equal(noRules.code, 1);
-    assert.match(noRules.stderr, /no rules source/);
+    assert.equal(mixed.code, 1);
+    assert.match(mixed.stderr, /either --rules FILE… \(file mode\) or --control-plane, not both/);
+    assert.equal(rulesNoStatic.code, 1);
+    assert.match(
+      rulesNoStatic.stderr,
+      /file mode \(--rules\) takes its endpoints from --discovery static:FILE/,
+    );
     assert.equal(badPort.code, 1);
     assert.match(badPort.stderr, /--app-port/);
     assert.equal(badTag.code, 1);

@@ -29,7 +29,7 @@ export function register(program: Command): void {
       ),
     );
   addProxyOptions(cmd).action(async (o: GatewayFlags) => {
-    const [{ startGateway }, { runProxy }] = await Promise.all([
+    const [{ startGateway }, { runProxy, advertiseHost }] = await Promise.all([
       import("../proxy/gateway.js"),
       import("./run-proxy.js"),
     ]);
@@ -52,6 +52,11 @@ export function register(program: Command): void {
           status,
         }),
       { gateway: o.gatewayName },
+      (ports) => ({
+        nodeId: `gateway~${o.gatewayName}~${advertiseHost(o)}:${ports.gateway}`,
+        role: "gateway",
+        gateway: o.gatewayName,
+      }),
     );
   });
 }

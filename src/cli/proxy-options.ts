@@ -8,6 +8,10 @@ export interface SourceFlags {
   rules?: string[];
   discovery: string;
   controlPlane?: string;
+  /** Where the last good control-plane snapshot is persisted. */
+  stateDir?: string;
+  /** Host other proxies reach this one at (registered with the control plane). */
+  advertiseHost?: string;
 }
 
 /** The flags every proxy takes besides its own ports. */
@@ -65,5 +69,22 @@ export function addProxyOptions(cmd: Command): Command {
         "endpoints: control-plane | static:FILE | nacos://HOST:8848?namespace=…&group=… | kubernetes",
       ).default("control-plane"),
     )
-    .addOption(envOption("--control-plane <HOST:PORT>", "control plane to stream config from"));
+    .addOption(
+      envOption(
+        "--control-plane <HOST:PORT>",
+        "control plane to stream rules (and endpoints) from, when no --rules [127.0.0.1:15010]",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--state-dir <DIR>",
+        "where the last good control-plane snapshot is kept for restarts [$TMPDIR/lanemesh]",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--advertise-host <HOST>",
+        "host other proxies reach this one at [$POD_IP, else --bind, else 127.0.0.1]",
+      ),
+    );
 }

@@ -1,4 +1,8 @@
 // The startup sequence of `sidecar` and `gateway`: metrics, LiveConfig, sources, start, signals; no listener code here.
+import { mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { SyncHello } from "../sync/client.js";
 import { LiveConfig } from "../sync/state.js";
 import { logger } from "../telemetry/logger.js";
 import { ProxyMetrics } from "../telemetry/metrics.js";
@@ -25,6 +29,7 @@ export async function runProxy<H extends Drainable & { ports: unknown }>(
   liveOpts: { gateway?: string },
   start: (base: ProxyBase) => Promise<H> | H,
   describe: Record<string, unknown>,
+  hello: (ports: H["ports"]) => SyncHello,
 ): Promise<void> {
   const metrics = new ProxyMetrics({ processMetrics: true });
   const live = new LiveConfig({ ...liveOpts, metrics });
@@ -42,9 +47,27 @@ export async function runProxy<H extends Drainable & { ports: unknown }>(
     failStart(what, [`${what}: cannot start: ${err instanceof Error ? err.message : String(err)}`]);
     return;
   }
+  if (sources.connect) {
+    const h = hello(handle.ports);
+    sources.connect(h, stateFileFor(flags.stateDir, h.nodeId));
+  }
   log.info(
     { ...describe, ports: handle.ports, bind: flags.bind, ...sources.status().detail },
     `${what} started`,
   );
   exitOnSignal(what, handle, sources);
+}
+
+/** Where the last good snapshot of this node is kept: `--state-dir`, else a tmp folder. */
+function stateFileFor(stateDir: string | undefined, nodeId: string): string {
+  const dir = stateDir ?? join(tmpdir(), "lanemesh");
+  mkdirSync(dir, { recursive: true });
+  return join(dir, `${nodeId.replace(/[^A-Za-z0-9._-]/g, "_")}.json`);
+}
+
+/** The host other proxies reach this one at: --advertise-host, else POD_IP, else the bind address. */
+export function advertiseHost(flags: ProxyFlags): string {
+  if (flags.advertiseHost) return flags.advertiseHost;
+  if (process.env.POD_IP) return process.env.POD_IP;
+  return flags.bind === "0.0.0.0" || flags.bind === "::" ? "127.0.0.1" : flags.bind;
 }

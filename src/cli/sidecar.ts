@@ -52,7 +52,7 @@ export function register(program: Command): void {
       ).argParser(parseDuration),
     );
   addProxyOptions(cmd).action(async (o: SidecarFlags) => {
-    const [{ startSidecar }, { runProxy }] = await Promise.all([
+    const [{ startSidecar }, { runProxy, advertiseHost }] = await Promise.all([
       import("../proxy/sidecar.js"),
       import("./run-proxy.js"),
     ]);
@@ -88,6 +88,16 @@ export function register(program: Command): void {
           ...traceCache,
         }),
       { app: o.app, tag: o.tag ?? null },
+      (ports) => {
+        const address = `${advertiseHost(o)}:${ports.inbound}`;
+        return {
+          nodeId: `${o.app}~${o.tag ?? "base"}~${address}`,
+          role: "sidecar",
+          app: o.app,
+          tag: o.tag ?? null,
+          address,
+        };
+      },
     );
   });
 }
