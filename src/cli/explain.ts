@@ -203,6 +203,7 @@ interface ExplainFlags {
   method: string;
   draw?: number;
   json?: boolean;
+  server?: string;
 }
 
 export function register(program: Command): void {
@@ -241,10 +242,57 @@ export function register(program: Command): void {
       ),
     )
     .option("--json", "print one JSON object {route, group, lane, tag, fallback, picks}")
-    .action(async (path: string, o: ExplainFlags) => {
+    .addOption(
+      new Option(
+        "--server <URL>",
+        "instead of -f files: the live rules and endpoints of this control plane's HTTP API",
+      ).env("LANEMESH_SERVER"),
+    )
+    .action(async (path: string, o: ExplainFlags, cmd: Command) => {
       const files = o.file ?? [];
+      const request = requestViewFromMaps({
+        method: o.method,
+        path,
+        headers: o.header ?? {},
+        cookies: o.cookie ?? {},
+        query: o.query ?? {},
+      });
+      const draw = o.draw;
+      const opts: ExplainOptions = {
+        gateway: o.gateway,
+        ...(draw === undefined ? {} : { random: () => draw }),
+      };
+      const print = (e: Explanation): void => {
+        process.stdout.write(
+          o.json ? `${JSON.stringify(toJson(e))}\n` : formatExplanation(e, path, o.gateway),
+        );
+      };
+      // -f files win over a LANEMESH_SERVER from the environment; both as flags is an error.
+      const liveServer =
+        o.server !== undefined &&
+        (files.length === 0 || cmd.getOptionValueSource("server") === "cli")
+          ? o.server
+          : undefined;
+      if (liveServer !== undefined) {
+        if (files.length > 0 || (o.endpoints ?? []).length > 0) {
+          process.stderr.write("error: give -f/--endpoints files or --server, not both\n");
+          process.exitCode = 1;
+          return;
+        }
+        const { fetchLiveConfig } = await import("./server-client.js");
+        const live = await fetchLiveConfig(liveServer);
+        if (!live.ok) {
+          process.stderr.write(`${live.message}\n`);
+          process.exitCode = 1;
+          return;
+        }
+        print(explain(live.value.rules, live.value.endpoints, request, opts));
+        return;
+      }
       if (files.length === 0) {
-        process.stderr.write("error: no resource files given (lanemesh explain -f FILE PATH)\n");
+        process.stderr.write(
+          "error: no resource files given (lanemesh explain -f FILE PATH, or --server URL for a control plane's live config)\n",
+        );
         process.exitCode = 1;
         return;
       }
@@ -262,20 +310,6 @@ export function register(program: Command): void {
         endpointFiles.length > 0 || loaded.instances.length > 0
           ? loaded.instances.map(toEndpoint)
           : null;
-      const request = requestViewFromMaps({
-        method: o.method,
-        path,
-        headers: o.header ?? {},
-        cookies: o.cookie ?? {},
-        query: o.query ?? {},
-      });
-      const draw = o.draw;
-      const e = explain(loaded.rules, endpoints, request, {
-        gateway: o.gateway,
-        ...(draw === undefined ? {} : { random: () => draw }),
-      });
-      process.stdout.write(
-        o.json ? `${JSON.stringify(toJson(e))}\n` : formatExplanation(e, path, o.gateway),
-      );
+      print(explain(loaded.rules, endpoints, request, opts));
     });
 }

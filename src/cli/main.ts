@@ -5,6 +5,7 @@ import { Command } from "commander";
 import { register as registerApply } from "./apply.js";
 import { register as registerControlPlane } from "./control-plane.js";
 import { register as registerDelete } from "./delete.js";
+import { register as registerDemo } from "./demo.js";
 import { register as registerDemoApp } from "./demo-app.js";
 import { register as registerExplain } from "./explain.js";
 import { register as registerGateway } from "./gateway.js";
@@ -32,5 +33,6 @@ registerControlPlane(program);
 registerApply(program);
 registerGet(program);
 registerDelete(program);
+registerDemo(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,88 @@
+// `lanemesh demo`: parses the demo's flags and turns Ctrl-C/SIGTERM into a clean stop; the demo itself is src/demo/orchestrator.ts.
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { parsePort, parsePositiveInt } from "./options.js";
+
+interface DemoFlags {
+  port: number;
+  mode: "content" | "ratio";
+  weight?: number;
+  check?: number;
+  basePort?: number;
+}
+
+function parsePercent(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 100)
+    throw new InvalidArgumentError("expected a percentage 0..100.");
+  return n;
+}
+
+export function register(program: Command): void {
+  program
+    .command("demo")
+    .description(
+      "run the seed scenario on this machine: control plane, gateway, apps A, A gray, B, C, C gray and their sidecars, as separate processes; Ctrl-C stops them all",
+    )
+    .addOption(
+      new Option("--port <N>", "the gateway's port (client traffic)")
+        .argParser(parsePort)
+        .default(8080),
+    )
+    .addOption(
+      new Option("--mode <MODE>", "content: header 'canary: gray' picks the lane; ratio: a share")
+        .choices(["content", "ratio"])
+        .default("content"),
+    )
+    .addOption(
+      new Option("--weight <PERCENT>", "ratio mode: the gray lane's share [30]").argParser(
+        parsePercent,
+      ),
+    )
+    .addOption(
+      new Option("--check [N]", "send N requests, print each lane's share, then stop")
+        .preset("1000")
+        .argParser(parsePositiveInt),
+    )
+    .addOption(
+      new Option(
+        "--base-port <P>",
+        "use ports P, P+1, … for the control plane, admin and app ports (default: free ports)",
+      ).argParser(parsePort),
+    )
+    .action(async (o: DemoFlags) => {
+      if (o.weight !== undefined && o.mode !== "ratio") {
+        process.stderr.write("error: --weight applies to --mode ratio\n");
+        process.exit(1);
+      }
+      const { runDemo } = await import("../demo/orchestrator.js");
+      const stop = new AbortController();
+      let firstSignalAt: number | null = null;
+      const onSignal = (signal: NodeJS.Signals): void => {
+        const now = Date.now();
+        if (firstSignalAt === null) {
+          firstSignalAt = now;
+          process.stdout.write(`\n${signal}: stopping every process of the demo…\n`);
+          stop.abort();
+        } else if (now - firstSignalAt > 1000) {
+          // The children are SIGKILLed by the process 'exit' hook of src/demo/children.ts.
+          process.stderr.write(`${signal} again: killing the demo's processes\n`);
+          process.exit(130);
+        }
+        // Within a second it is the same Ctrl-C twice: the terminal's and the one `npm run` forwards.
+      };
+      for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, onSignal);
+      // A closed stdout (`lanemesh demo | head`) stops the demo like Ctrl-C.
+      process.stdout.on("error", () => stop.abort());
+      const code = await runDemo({
+        gatewayPort: o.port,
+        mode: o.mode,
+        weight: o.weight ?? null,
+        check: o.check ?? null,
+        basePort: o.basePort ?? null,
+        signal: stop.signal,
+        out: (text) => process.stdout.write(text),
+        err: (text) => process.stderr.write(text),
+      });
+      process.exit(code);
+    });
+}
