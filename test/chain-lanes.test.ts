@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import {
   APP_KEYS,
+  type AppKey,
   type Scenario,
   scenarioRules,
   startScenario,
@@ -84,6 +85,44 @@ describe("chain: gateway → A → B → C, rules and endpoints from files", { t
     for (let i = 0; i < 5; i++)
       assert.match((await s.get("/a", { canary: "gray" })).body, chain("ag", "cg"));
     assert.ok((await grayServed()) > before);
+  });
+
+  it("/metrics: requests by service and tag agree with the requests sent; endpoints per tag", async () => {
+    await s.setForward("traceparent");
+    const m0 = await s.metrics();
+    const count = (m: string, labels: Record<string, string>): number =>
+      sumMetric(m, "lanemesh_requests_total", labels);
+    for (let i = 0; i < 7; i++) assert.equal((await s.get("/a", { canary: "gray" })).status, 200);
+    for (let i = 0; i < 11; i++) assert.equal((await s.get("/a")).status, 200);
+    const m1 = await s.metrics();
+    const delta = (k: "gateway" | AppKey, labels: Record<string, string>): number =>
+      count(m1[k], labels) - count(m0[k], labels);
+    const gw = { direction: "gateway", service: "sc-a", code: "200" };
+    assert.equal(delta("gateway", { ...gw, tag: "gray" }), 7);
+    assert.equal(delta("gateway", { ...gw, tag: "base" }), 11);
+    assert.equal(delta("ag", { direction: "inbound", service: "sc-a", tag: "gray" }), 7);
+    assert.equal(delta("a", { direction: "inbound", service: "sc-a", tag: "base" }), 11);
+    assert.equal(delta("b", { direction: "inbound", service: "sc-b", tag: "base" }), 18);
+    assert.equal(delta("b", { direction: "outbound", service: "sc-c", tag: "gray" }), 7);
+    assert.equal(delta("b", { direction: "outbound", service: "sc-c", tag: "base" }), 11);
+    assert.equal(delta("cg", { direction: "inbound", service: "sc-c", tag: "gray" }), 7);
+    assert.equal(delta("c", { direction: "inbound", service: "sc-c", tag: "base" }), 11);
+    // Every proxy knows the five instances: one base and one gray of sc-a and sc-c, one base sc-b.
+    for (const k of ["gateway", ...APP_KEYS] as const) {
+      const gauge = (service: string, tag: string): number =>
+        sumMetric(m1[k], "lanemesh_endpoints", { service, tag });
+      assert.deepEqual(
+        [
+          gauge("sc-a", "base"),
+          gauge("sc-a", "gray"),
+          gauge("sc-b", "base"),
+          gauge("sc-b", "gray"),
+        ],
+        [1, 1, 1, 0],
+        k,
+      );
+      assert.deepEqual([gauge("sc-c", "base"), gauge("sc-c", "gray")], [1, 1], k);
+    }
   });
 
   it("a closed lane sends everything to base", async () => {
