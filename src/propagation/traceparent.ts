@@ -82,8 +82,21 @@ function pooledRandom(size: number): Uint8Array {
   return bytes;
 }
 
-function hex(bytes: Uint8Array, start: number, end: number): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start).toString("hex");
+/** "00".."ff" by byte value. */
+const HEX: readonly string[] = Array.from({ length: 256 }, (_, i) =>
+  i.toString(16).padStart(2, "0"),
+);
+
+/** Lower-case hex of bytes[start, end); all zeros → the last digit set to 1 (never a null id). */
+function hexId(bytes: Uint8Array, start: number, end: number): string {
+  let text = "";
+  let any = 0;
+  for (let i = start; i < end; i++) {
+    const b = bytes[i] as number;
+    any |= b;
+    text += HEX[b] as string;
+  }
+  return any === 0 ? `${"0".repeat(2 * (end - start) - 1)}1` : text;
 }
 
 /**
@@ -94,9 +107,5 @@ function hex(bytes: Uint8Array, start: number, end: number): string {
 export function newTraceparent(random: RandomBytes = pooledRandom, sampled = false): string {
   const bytes = random(24);
   if (bytes.length < 24) throw new RangeError("newTraceparent: random source returned < 24 bytes");
-  let traceId = hex(bytes, 0, 16);
-  if (hexRun(traceId, 0, 32) === 0) traceId = `${"0".repeat(31)}1`;
-  let parentId = hex(bytes, 16, 24);
-  if (hexRun(parentId, 0, 16) === 0) parentId = `${"0".repeat(15)}1`;
-  return `00-${traceId}-${parentId}-${sampled ? "01" : "00"}`;
+  return `00-${hexId(bytes, 0, 16)}-${hexId(bytes, 16, 24)}-${sampled ? "01" : "00"}`;
 }

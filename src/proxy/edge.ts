@@ -21,11 +21,31 @@ import { ProxyError } from "./errors.js";
 const TOO_MANY = (limit: number) =>
   new ProxyError("LANEMESH_HEADERS_TOO_LARGE", `more than ${limit} header fields`);
 
-/** The first reason to refuse the request's header section, or null when it may go on. */
-export function checkFraming(rawHeaders: readonly string[], maxHeaders: number): ProxyError | null {
+/**
+ * What the later stages need from the raw headers, read in the same pass, so that nothing on
+ * the request path touches `req.headers` (Node builds that object on first access).
+ */
+export interface RequestFacts {
+  /** The Host header (the first; two are refused). */
+  host: string | undefined;
+  /** Every Connection header's value, joined with ", " as Node joins them. */
+  connection: string | undefined;
+  /** A positive Content-Length or chunked framing. */
+  hasBody: boolean;
+}
+
+/**
+ * The first reason to refuse the request's header section, or null when it may go on; `facts`
+ * is filled along the way (only meaningful when null is returned).
+ */
+export function checkRequest(
+  rawHeaders: readonly string[],
+  maxHeaders: number,
+  facts: RequestFacts,
+): ProxyError | null {
   if (rawHeaders.length > maxHeaders * 2) return TOO_MANY(maxHeaders);
   let hosts = 0;
-  let contentLength = false;
+  let contentLength: string | undefined;
   let transferEncodings = 0;
   let transferEncoding = "";
   const count = rawHeaders.length - 1;
@@ -33,10 +53,19 @@ export function checkFraming(rawHeaders: readonly string[], maxHeaders: number):
     const name = rawHeaders[i] as string;
     switch (name.length) {
       case 4:
-        if (name.toLowerCase() === "host") hosts++;
+        if (name.toLowerCase() === "host") {
+          if (hosts++ === 0) facts.host = rawHeaders[i + 1] as string;
+        }
+        break;
+      case 10:
+        if (name.toLowerCase() === "connection") {
+          const value = rawHeaders[i + 1] as string;
+          facts.connection =
+            facts.connection === undefined ? value : `${facts.connection}, ${value}`;
+        }
         break;
       case 14:
-        if (name.toLowerCase() === "content-length") contentLength = true;
+        if (name.toLowerCase() === "content-length") contentLength = rawHeaders[i + 1] as string;
         break;
       case 17:
         if (name.toLowerCase() === "transfer-encoding") {
@@ -47,8 +76,11 @@ export function checkFraming(rawHeaders: readonly string[], maxHeaders: number):
     }
   }
   if (hosts > 1) return new ProxyError("LANEMESH_BAD_REQUEST", "more than one Host header");
-  if (transferEncodings === 0) return null;
-  if (contentLength) {
+  if (transferEncodings === 0) {
+    facts.hasBody = contentLength !== undefined && contentLength !== "0";
+    return null;
+  }
+  if (contentLength !== undefined) {
     return new ProxyError(
       "LANEMESH_BAD_REQUEST",
       "Content-Length and Transfer-Encoding in one request",
@@ -60,5 +92,15 @@ export function checkFraming(rawHeaders: readonly string[], maxHeaders: number):
       "Transfer-Encoding other than exactly `chunked` is refused",
     );
   }
+  facts.hasBody = true;
   return null;
+}
+
+/** The first reason to refuse the request's header section, or null when it may go on. */
+export function checkFraming(rawHeaders: readonly string[], maxHeaders: number): ProxyError | null {
+  return checkRequest(rawHeaders, maxHeaders, {
+    host: undefined,
+    connection: undefined,
+    hasBody: false,
+  });
 }

@@ -1,12 +1,11 @@
 // The gateway's listener (client → mesh): classify by the lane rules, strip what the client claimed, start the trace, then pick and forward; it never trusts the client's tag unless told to.
-import type { IncomingMessage, ServerResponse } from "node:http";
 import { type LaneWriter, newTraceparent, type TagReader } from "../propagation/index.js";
 import type { LiveConfig } from "../sync/state.js";
 import { badTagHeader, classifyEntry } from "./classify.js";
 import { ProxyError } from "./errors.js";
 import { upstreamHeaders } from "./headers.js";
-import { forwardToService, type Hop } from "./hop.js";
-import type { RequestHandler } from "./listener.js";
+import type { ServiceHop } from "./hop.js";
+import type { ExchangeHandler } from "./listener.js";
 import { splitRequestTarget } from "./route.js";
 
 /*
@@ -17,7 +16,8 @@ import { splitRequestTarget } from "./route.js";
  * Other baggage members pass. A request without a valid traceparent gets a fresh one.
  */
 
-export interface EntryDeps extends Hop {
+export interface EntryDeps {
+  readonly hop: ServiceHop;
   readonly live: LiveConfig;
   readonly reader: TagReader;
   readonly writer: LaneWriter;
@@ -25,25 +25,26 @@ export interface EntryDeps extends Hop {
 }
 
 /** listener → classify (route + lane rules) → pick → forward. */
-export function entryHandler(deps: EntryDeps): RequestHandler {
-  return (req: IncomingMessage, res: ServerResponse) => {
-    const x = deps.recorder.track(req, res);
+export function entryHandler(deps: EntryDeps): ExchangeHandler {
+  const recorder = deps.hop.recorder;
+  return (x) => {
+    const req = x.req;
     const ctx = deps.reader.read(req.rawHeaders);
-    if (!ctx.ok) return deps.recorder.fail(x, badTagHeader(deps.reader.header.name, ctx.reason));
+    if (!ctx.ok) return recorder.fail(x, badTagHeader(deps.reader.header.name, ctx.reason));
     const c = deps.live.current();
     if (c === undefined) {
-      return deps.recorder.fail(x, new ProxyError("LANEMESH_NOT_READY", "no config received yet"));
+      return recorder.fail(x, new ProxyError("LANEMESH_NOT_READY", "no config received yet"));
     }
-    const target = splitRequestTarget(req.url ?? "/", req.headers.host);
-    if (!target.ok) return deps.recorder.fail(x, target.error);
+    const target = splitRequestTarget(req.url ?? "/", x.host);
+    if (!target.ok) return recorder.fail(x, target.error);
     const decision = classifyEntry(c, req, ctx, deps.trustTagHeader);
-    if (!decision.ok) return deps.recorder.fail(x, decision.error);
+    if (!decision.ok) return recorder.fail(x, decision.error);
     const plan = { appendFor: req.socket.remoteAddress ?? null, overwriteProto: true };
     const headers = deps.writer.write(
-      upstreamHeaders(req.rawHeaders, req.headers.connection, plan),
+      upstreamHeaders(req.rawHeaders, x.connection, plan),
       decision.tag,
       ctx.traceparent ? undefined : newTraceparent(),
     );
-    return forwardToService(deps, x, c, decision.service, decision.tag, target.path, headers);
+    deps.hop.send(x, c, decision.service, decision.tag, target.path, headers);
   };
 }

@@ -3,7 +3,8 @@ import type { Readable } from "node:stream";
 
 /*
  * A Forwarder owns the connections to upstream instances. This interface is what the listeners
- * use; `forward-h1.ts` implements it over undici pools (HTTP/1.1). An HTTP/2 (h2c, gRPC)
+ * use; `forward-h1.ts` implements it over its own HTTP/1.1 connection pools (Node's llhttp
+ * parser, see h1-parser.ts). An HTTP/2 (h2c, gRPC)
  * forwarder implements the same call with its own sessions: the request path above does not
  * change, only which Forwarder a listener is built with (chosen per service or per endpoint
  * metadata later).
@@ -24,6 +25,7 @@ export interface ResponseSink {
   write(chunk: Uint8Array): boolean;
   end(): unknown;
   destroy(err?: Error): unknown;
+  on(event: "drain" | "close", listener: () => void): unknown;
   once(event: "drain" | "close", listener: () => void): unknown;
   off(event: "drain" | "close", listener: () => void): unknown;
 }
@@ -83,8 +85,17 @@ export type ForwardOutcome =
       retryable: boolean;
     };
 
+/** A call that receives its outcome by callback (the request path's form: no promise per request). */
+export interface ForwardJob extends ForwardCall {
+  /** Called exactly once, with what `forward` would resolve to. */
+  settle(outcome: ForwardOutcome): void;
+}
+
 export interface Forwarder {
+  /** The promise form of `dispatch`. */
   forward(call: ForwardCall): Promise<ForwardOutcome>;
+  /** Start one attempt; `job.settle` is called once (possibly synchronously, e.g. pool closed). */
+  dispatch(job: ForwardJob): void;
   /** Close the connections to every upstream not in `keep` (instances that left the config). */
   retain(keep: Iterable<Upstream>): void;
   /** Close all connections, waiting for requests in flight. */

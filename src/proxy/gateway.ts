@@ -7,6 +7,7 @@ import { adminHandler, type ProxyStatus } from "./admin.js";
 import { entryHandler } from "./entry.js";
 import { H1Forwarder } from "./forward-h1.js";
 import { type ProxyHandle, type ProxyState, proxyHandle } from "./handle.js";
+import { ServiceHop } from "./hop.js";
 import { Listener, refuseInsecureParser } from "./listener.js";
 import { Recorder } from "./record.js";
 
@@ -38,7 +39,7 @@ export async function startGateway(opts: GatewayOptions): Promise<ProxyHandle> {
   const access = opts.accessLog ? logger("access", { gateway: opts.gateway }) : null;
   const state: ProxyState = { draining: false };
   const forwarder = new H1Forwarder();
-  const recorder = new Recorder(opts.metrics, "gateway", access);
+  const recorder = new Recorder(opts.metrics, "gateway", access, log);
   const unsubscribe = opts.live.onChange((c) => forwarder.retain(c.endpoints));
   let entry: Listener | undefined;
   try {
@@ -47,24 +48,23 @@ export async function startGateway(opts: GatewayOptions): Promise<ProxyHandle> {
       host: opts.bindHost,
       port: opts.port,
       log,
-      checkEdge: true,
-      recorder,
-      handle: entryHandler({
-        live: opts.live,
-        forwarder,
+      proxy: {
         recorder,
-        reader: new TagReader(header),
-        writer: new LaneWriter(header),
-        trustTagHeader: opts.trustTagHeader,
-      }),
+        handle: entryHandler({
+          hop: new ServiceHop(forwarder, recorder),
+          live: opts.live,
+          reader: new TagReader(header),
+          writer: new LaneWriter(header),
+          trustTagHeader: opts.trustTagHeader,
+        }),
+      },
     });
     const admin = await Listener.open({
       name: "admin",
       host: opts.bindHost,
       port: opts.adminPort,
       log: logger("admin", { gateway: opts.gateway }),
-      checkEdge: false,
-      handle: adminHandler({
+      serve: adminHandler({
         role: "gateway",
         live: opts.live,
         metrics: opts.metrics,

@@ -3,8 +3,9 @@
 /*
  * Removed from requests: Connection and every field it names, Keep-Alive, Proxy-Connection, TE,
  * Transfer-Encoding (the forwarder re-frames bodies), Upgrade, Trailer (trailers are not
- * forwarded), HTTP2-Settings, Expect (Node's server already answered `100 Continue`; undici
- * refuses the field) and Proxy-Authorization (credentials meant for a proxy, i.e. for us).
+ * forwarded), HTTP2-Settings, Expect (Node's server already answered `100 Continue` to the
+ * client, the body follows without waiting) and Proxy-Authorization (credentials meant for a
+ * proxy, i.e. for us).
  * Removed from responses: Connection and what it names, Keep-Alive, Proxy-Connection, TE,
  * Transfer-Encoding, Upgrade, Trailer.
  * X-Forwarded-For: the gateway and the inbound side append the peer address (client, resp. the
@@ -116,7 +117,7 @@ export function upstreamHeaders(
 }
 
 /**
- * Response headers as undici parsed them (lower-case names, repeated fields as arrays), flattened
+ * Response headers as an object (lower-case names, repeated fields as arrays), flattened
  * for writeHead without hop-by-hop fields.
  */
 export function downstreamHeaders(
@@ -134,6 +135,72 @@ export function downstreamHeaders(
     else for (const v of value) out.push(name, v);
   }
   return out;
+}
+
+/**
+ * A raw response header list ([name, value, …], names in any case, as llhttp hands it over)
+ * without hop-by-hop fields and the fields Connection names, compacted in place: the common
+ * answer without any such field is not touched at all.
+ */
+export function stripResponseHopHeaders(raw: string[]): void {
+  let hop = false;
+  let listed: Set<string> | null = null;
+  const count = raw.length - 1;
+  for (let i = 0; i < count; i += 2) {
+    const name = raw[i] as string;
+    if (RESPONSE_LENGTHS[name.length] !== true) continue;
+    const lower = name.toLowerCase();
+    if (!RESPONSE_HOP.has(lower)) continue;
+    hop = true;
+    if (lower !== "connection") continue;
+    const names = connectionNames(raw[i + 1]);
+    if (names === null) continue;
+    if (listed === null) listed = names;
+    else for (const n of names) listed.add(n);
+  }
+  if (!hop) return;
+  let j = 0;
+  for (let i = 0; i < count; i += 2) {
+    const name = raw[i] as string;
+    if (RESPONSE_LENGTHS[name.length] === true || listed !== null) {
+      const lower = name.toLowerCase();
+      if (RESPONSE_HOP.has(lower) || listed?.has(lower)) continue;
+    }
+    raw[j++] = name;
+    raw[j++] = raw[i + 1] as string;
+  }
+  raw.length = j;
+}
+
+/** The `timeout=N` (seconds) of a raw response's Keep-Alive header, or -1 when it has none. */
+export function keepAliveHint(raw: readonly string[]): number {
+  const count = raw.length - 1;
+  for (let i = 0; i < count; i += 2) {
+    const name = raw[i] as string;
+    if (name.length !== 10 || name.toLowerCase() !== "keep-alive") continue;
+    const value = (raw[i + 1] as string).toLowerCase();
+    const at = value.indexOf("timeout=");
+    if (at === -1) return -1;
+    let n = 0;
+    let digits = 0;
+    for (let k = at + 8; k < value.length; k++) {
+      const c = value.charCodeAt(k) - 0x30;
+      if (c < 0 || c > 9) break;
+      n = n * 10 + c;
+      digits++;
+    }
+    return digits === 0 || digits > 9 ? -1 : n;
+  }
+  return -1;
+}
+
+/** The value of the first header `lowerName` in a raw list (names in any case). */
+export function headerValue(raw: readonly string[], lowerName: string): string | undefined {
+  for (let i = 0; i < raw.length - 1; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[i + 1];
+  }
+  return undefined;
 }
 
 /** Idempotent methods (RFC 9110 §9.2.2): the only ones a failed attempt may be retried for. */

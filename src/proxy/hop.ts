@@ -1,10 +1,11 @@
 // The pick and forward stages of one hop to a service (gateway and sidecar outbound): choose the instance for the tag, forward, retry once elsewhere when safe; it never classifies.
+import type { Picker } from "../balancer/picker.js";
 import type { Endpoint } from "../config/types.js";
 import type { Compiled } from "../sync/state.js";
 import { ProxyError, type ProxyErrorCode } from "./errors.js";
 import type { Forwarder, ForwardFailureKind, ForwardOutcome } from "./forward.js";
-import { hasBody, isIdempotent } from "./headers.js";
-import type { Exchange, Recorder } from "./record.js";
+import { isIdempotent } from "./headers.js";
+import type { Exchange, Flow, Recorder } from "./record.js";
 
 /*
  * Retry rule: an attempt that failed before any response and before any byte of the request body
@@ -14,11 +15,6 @@ import type { Exchange, Recorder } from "./record.js";
  * the same tag, else base (counted as a fallback). A request whose body was (even partly) sent is
  * never retried: bodies are streamed, never buffered, so they cannot be replayed.
  */
-
-export interface Hop {
-  readonly forwarder: Forwarder;
-  readonly recorder: Recorder;
-}
 
 const FAILURE_CODE: Record<Exclude<ForwardFailureKind, "aborted">, ProxyErrorCode> = {
   connect: "LANEMESH_UPSTREAM_CONNECT",
@@ -45,69 +41,78 @@ export function noInstance(
   );
 }
 
-function attempt(
-  hop: Hop,
-  x: Exchange,
-  ep: Endpoint,
-  path: string,
-  headers: string[],
-  interceptAppUnavailable: boolean,
-): Promise<ForwardOutcome> {
-  x.served = ep.tag;
-  x.upstream = `${ep.address}:${ep.port}`;
-  const req = x.req;
-  return hop.forwarder.forward({
-    upstream: ep,
-    method: req.method ?? "GET",
-    path,
-    headers,
-    body: hasBody(req.headers) ? req : null,
-    interceptAppUnavailable,
-    res: x.res,
-    onHead: (status) => hop.recorder.head(x, status),
-  });
-}
-
 /**
- * Send the request to an instance of `service` for `tag` (null = base) and stream the answer
- * back. `headers` are the outgoing headers, lane context included.
+ * The pick and forward stages for one service: `send` picks the instance for the tag and hands
+ * the Exchange to the forwarder; `settled` applies the retry rule to the outcome. One per
+ * listener, shared by its requests (their state is in the Exchange).
  */
-export async function forwardToService(
-  hop: Hop,
-  x: Exchange,
-  c: Compiled,
-  service: string,
-  tag: string | null,
-  path: string,
-  headers: string[],
-): Promise<void> {
-  x.service = service;
-  x.wanted = tag;
-  const picker = c.pickers.get(service);
-  if (picker === undefined) {
-    hop.recorder.fail(x, noInstance("LANEMESH_NO_ENDPOINT", service, tag));
-    return;
-  }
-  const first = picker.pick(tag);
-  if (!first.ok) {
-    hop.recorder.fail(x, noInstance(first.code, service, tag));
-    return;
-  }
-  if (first.fallback && tag !== null) hop.recorder.fallback(x, service, tag);
-  const idempotent = isIdempotent(x.req.method ?? "GET");
-  let outcome = await attempt(hop, x, first.endpoint, path, headers, idempotent);
-  if (!outcome.ok && outcome.retryable && idempotent) {
-    const second = picker.pick(tag, first.endpoint);
-    if (
-      second.ok &&
-      (second.endpoint.address !== first.endpoint.address ||
-        second.endpoint.port !== first.endpoint.port)
-    ) {
-      x.retried = true;
-      if (second.fallback && tag !== null) hop.recorder.fallback(x, service, tag);
-      outcome = await attempt(hop, x, second.endpoint, path, headers, false);
+export class ServiceHop implements Flow {
+  constructor(
+    readonly forwarder: Forwarder,
+    readonly recorder: Recorder,
+  ) {}
+
+  /**
+   * Send the request to an instance of `service` for `tag` (null = base) and stream the answer
+   * back. `headers` are the outgoing headers, lane context included.
+   */
+  send(
+    x: Exchange,
+    c: Compiled,
+    service: string,
+    tag: string | null,
+    path: string,
+    headers: string[],
+  ): void {
+    x.service = service;
+    x.wanted = tag;
+    const picker = c.pickers.get(service);
+    if (picker === undefined) {
+      this.recorder.fail(x, noInstance("LANEMESH_NO_ENDPOINT", service, tag));
+      return;
     }
+    const first = picker.pick(tag);
+    if (!first.ok) {
+      this.recorder.fail(x, noInstance(first.code, service, tag));
+      return;
+    }
+    if (first.fallback && tag !== null) this.recorder.fallback(x, service, tag);
+    x.picker = picker;
+    x.first = first.endpoint;
+    x.path = path;
+    x.headers = headers;
+    x.body = x.hasBody ? x.req : null;
+    x.interceptAppUnavailable = isIdempotent(x.method);
+    x.flow = this;
+    this.attempt(x, first.endpoint);
   }
-  if (outcome.ok || outcome.kind === "aborted") return;
-  hop.recorder.fail(x, new ProxyError(FAILURE_CODE[outcome.kind], `${service}: ${outcome.detail}`));
+
+  private attempt(x: Exchange, ep: Endpoint): void {
+    x.served = ep.tag;
+    x.upstream = ep;
+    this.forwarder.dispatch(x);
+  }
+
+  settled(x: Exchange, outcome: ForwardOutcome): void {
+    if (outcome.ok) return;
+    if (outcome.retryable && !x.retried && isIdempotent(x.method)) {
+      const first = x.first as Endpoint;
+      const second = (x.picker as Picker).pick(x.wanted, first);
+      if (
+        second.ok &&
+        (second.endpoint.address !== first.address || second.endpoint.port !== first.port)
+      ) {
+        x.retried = true;
+        if (second.fallback && x.wanted !== null) this.recorder.fallback(x, x.service, x.wanted);
+        x.interceptAppUnavailable = false;
+        this.attempt(x, second.endpoint);
+        return;
+      }
+    }
+    if (outcome.kind === "aborted") return;
+    this.recorder.fail(
+      x,
+      new ProxyError(FAILURE_CODE[outcome.kind], `${x.service}: ${outcome.detail}`),
+    );
+  }
 }

@@ -1,5 +1,4 @@
 // The sidecar's inbound listener (caller → this app): remember the request's lane under its trace ids, ensure a traceparent, forward to the app; it never picks instances.
-import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   type LaneWriter,
   newTraceparent,
@@ -8,10 +7,10 @@ import {
 } from "../propagation/index.js";
 import { badTagHeader } from "./classify.js";
 import { ProxyError, type ProxyErrorCode } from "./errors.js";
-import type { Forwarder, ForwardFailureKind, Upstream } from "./forward.js";
-import { hasBody, isIdempotent, upstreamHeaders } from "./headers.js";
-import type { RequestHandler } from "./listener.js";
-import type { Recorder } from "./record.js";
+import type { Forwarder, ForwardFailureKind, ForwardOutcome, Upstream } from "./forward.js";
+import { isIdempotent, upstreamHeaders } from "./headers.js";
+import type { ExchangeHandler } from "./listener.js";
+import type { Exchange, Flow, Recorder } from "./record.js";
 import { splitRequestTarget } from "./route.js";
 
 /*
@@ -49,45 +48,49 @@ const FAILURE_CODE: Record<Exclude<ForwardFailureKind, "aborted">, ProxyErrorCod
   "bad-request": "LANEMESH_BAD_REQUEST",
 };
 
-/** listener → classify (read and remember the lane) → forward to the app. */
-export function inboundHandler(deps: InboundDeps): RequestHandler {
-  const upstreamLabel = `${deps.appUpstream.address}:${deps.appUpstream.port}`;
-  return async (req: IncomingMessage, res: ServerResponse) => {
-    const x = deps.recorder.track(req, res);
-    x.service = deps.app;
-    x.served = deps.tag;
-    x.upstream = upstreamLabel;
-    const ctx = deps.reader.read(req.rawHeaders);
-    if (!ctx.ok) return deps.recorder.fail(x, badTagHeader(deps.reader.header.name, ctx.reason));
-    x.wanted = ctx.tag;
-    const target = splitRequestTarget(req.url ?? "/", req.headers.host);
-    if (!target.ok) return deps.recorder.fail(x, target.error);
-    const fresh = ctx.traceparent ? undefined : newTraceparent();
-    deps.cache.remember(ctx, ctx.tag, fresh);
-    const plan = { appendFor: req.socket.remoteAddress ?? null, overwriteProto: false };
-    const headers = deps.writer.write(
-      upstreamHeaders(req.rawHeaders, req.headers.connection, plan),
-      ctx.tag,
-      fresh,
-    );
-    const outcome = await deps.forwarder.forward({
-      upstream: deps.appUpstream,
-      method: req.method ?? "GET",
-      path: target.path,
-      headers,
-      body: hasBody(req.headers) ? req : null,
-      interceptAppUnavailable: false,
-      res,
-      onHead: (status) => deps.recorder.head(x, status),
-    });
+/** The inbound side's outcome rule: failures to reach the app, as the caller's sidecar reads them. */
+class AppHop implements Flow {
+  constructor(private readonly deps: InboundDeps) {}
+
+  settled(x: Exchange, outcome: ForwardOutcome): void {
     if (outcome.ok || outcome.kind === "aborted") return;
     const unavailable =
       outcome.kind === "connect" ||
-      (outcome.kind === "reset" && outcome.retryable && isIdempotent(req.method ?? "GET"));
+      (outcome.kind === "reset" && outcome.retryable && isIdempotent(x.method));
     const code = unavailable ? "LANEMESH_APP_UNAVAILABLE" : FAILURE_CODE[outcome.kind];
     const detail = unavailable
-      ? `app ${deps.app} is unavailable: ${outcome.detail}`
+      ? `app ${this.deps.app} is unavailable: ${outcome.detail}`
       : outcome.detail;
-    deps.recorder.fail(x, new ProxyError(code, detail));
+    this.deps.recorder.fail(x, new ProxyError(code, detail));
+  }
+}
+
+/** listener → classify (read and remember the lane) → forward to the app. */
+export function inboundHandler(deps: InboundDeps): ExchangeHandler {
+  const flow = new AppHop(deps);
+  const recorder = deps.recorder;
+  return (x) => {
+    const req = x.req;
+    x.service = deps.app;
+    x.served = deps.tag;
+    x.upstream = deps.appUpstream;
+    const ctx = deps.reader.read(req.rawHeaders);
+    if (!ctx.ok) return recorder.fail(x, badTagHeader(deps.reader.header.name, ctx.reason));
+    x.wanted = ctx.tag;
+    const target = splitRequestTarget(req.url ?? "/", x.host);
+    if (!target.ok) return recorder.fail(x, target.error);
+    const fresh = ctx.traceparent ? undefined : newTraceparent();
+    deps.cache.remember(ctx, ctx.tag, fresh);
+    const plan = { appendFor: req.socket.remoteAddress ?? null, overwriteProto: false };
+    x.path = target.path;
+    x.headers = deps.writer.write(
+      upstreamHeaders(req.rawHeaders, x.connection, plan),
+      ctx.tag,
+      fresh,
+    );
+    x.body = x.hasBody ? req : null;
+    x.interceptAppUnavailable = false;
+    x.flow = flow;
+    deps.forwarder.dispatch(x);
   };
 }

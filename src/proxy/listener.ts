@@ -1,10 +1,10 @@
 // The listener stage: an HTTP/1.1 server with the edge limits every proxy port applies, in-flight tracking and drain; it never routes.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "../telemetry/logger.js";
-import { checkFraming } from "./edge.js";
+import { checkRequest } from "./edge.js";
 import { ProxyError, sendError, sendRawError } from "./errors.js";
-import type { Recorder } from "./record.js";
+import type { Exchange, Recorder } from "./record.js";
 
 /*
  * Limits of every proxy listener (gateway, sidecar inbound and outbound, admin):
@@ -22,7 +22,8 @@ import type { Recorder } from "./record.js";
  * 4 s (below the usual 5 s server keep-alive); connect timeout 5 s (→ 503
  * LANEMESH_UPSTREAM_CONNECT, retried elsewhere when idempotent); response headers within 60 s
  * (→ 504 LANEMESH_UPSTREAM_TIMEOUT); at most 300 s of silence inside a response body (→ the
- * response is cut). Response headers from an upstream: 16 KiB (undici's default).
+ * response is cut). Response headers from an upstream: 16 KiB (Node's default), parsed by the
+ * same strict llhttp (→ 502 LANEMESH_UPSTREAM_PROTOCOL beyond it or when malformed).
  *
  * Parsing is strict: Node's llhttp in strict mode (the insecure parser is refused: starting with
  * `--insecure-http-parser` in the command line or NODE_OPTIONS throws InsecureParserError, and
@@ -68,6 +69,24 @@ export function refuseInsecureParser(
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
+/** A proxy listener's stage after the edge checks; synchronous, it answers through the Exchange. */
+export type ExchangeHandler = (x: Exchange) => void;
+
+/**
+ * The response class of every listener: it carries its listener and Exchange, so one shared
+ * `close` handler does the per-request teardown (no closure per request).
+ */
+export class ProxyResponse extends ServerResponse {
+  listener: Listener | null = null;
+  exchange: Exchange | null = null;
+}
+
+function onResponseClose(this: ProxyResponse): void {
+  this.listener?.finished(this);
+  const x = this.exchange;
+  if (x !== null) x.recorder.closed(x);
+}
+
 export interface ListenerOptions {
   /** Short name used in logs and `ports` (`inbound`, `outbound`, `gateway`, `admin`). */
   name: string;
@@ -75,12 +94,12 @@ export interface ListenerOptions {
   port: number;
   log: Logger;
   /**
-   * Refuse framing tricks and header floods before calling `handle` (all but admin); refusals
-   * are counted by `recorder` when given (parser-level refusals, with no request object, are not).
+   * A proxy listener: framing tricks and header floods are refused before `handle` runs, and
+   * every request (refusals included) is counted by `recorder`.
    */
-  checkEdge: boolean;
-  recorder?: Recorder;
-  handle: RequestHandler;
+  proxy?: { recorder: Recorder; handle: ExchangeHandler };
+  /** A plain listener (admin): no edge checks, no bookkeeping. */
+  serve?: RequestHandler;
 }
 
 function parserError(err: Error & { code?: string }): ProxyError {
@@ -108,13 +127,14 @@ export class Listener {
 
   private constructor(
     readonly name: string,
-    readonly server: Server,
+    readonly server: Server<typeof IncomingMessage, typeof ProxyResponse>,
     readonly port: number,
   ) {}
 
   static async open(opts: ListenerOptions): Promise<Listener> {
     refuseInsecureParser();
-    const server = createServer({
+    const server = createServer<typeof IncomingMessage, typeof ProxyResponse>({
+      ServerResponse: ProxyResponse,
       maxHeaderSize: MAX_HEADER_BYTES,
       insecureHTTPParser: false,
       requestTimeout: REQUEST_TIMEOUT_MS,
@@ -144,27 +164,40 @@ export class Listener {
     // After binding, a server error (e.g. EMFILE on accept) must not crash the process.
     server.on("error", (err) => opts.log.error({ err }, "listener error"));
     const listener = new Listener(opts.name, server, (server.address() as AddressInfo).port);
-    server.on("request", (req: IncomingMessage, res: ServerResponse) =>
+    server.on("request", (req: IncomingMessage, res: ProxyResponse) =>
       listener.accept(req, res, opts),
     );
     return listener;
   }
 
-  private accept(req: IncomingMessage, res: ServerResponse, opts: ListenerOptions): void {
+  private accept(req: IncomingMessage, res: ProxyResponse, opts: ListenerOptions): void {
     this.inFlight.add(res);
-    res.once("close", () => this.finished(res));
+    res.listener = this;
+    res.on("close", onResponseClose);
     if (this.draining) res.setHeader("connection", "close");
-    if (opts.checkEdge) {
-      const refused = checkFraming(req.rawHeaders, MAX_HEADERS);
-      if (refused !== null) {
-        res.setHeader("connection", "close");
-        if (opts.recorder === undefined) sendError(res, refused);
-        else opts.recorder.fail(opts.recorder.track(req, res), refused);
-        return;
-      }
+    const proxy = opts.proxy;
+    if (proxy === undefined) {
+      this.serve(req, res, opts);
+      return;
+    }
+    const x = proxy.recorder.track(req, res);
+    res.exchange = x;
+    const refused = checkRequest(req.rawHeaders, MAX_HEADERS, x);
+    if (refused !== null) {
+      res.setHeader("connection", "close");
+      proxy.recorder.fail(x, refused);
+      return;
     }
     try {
-      const pending = opts.handle(req, res);
+      proxy.handle(x);
+    } catch (err) {
+      proxy.recorder.crashed(x, err);
+    }
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse, opts: ListenerOptions): void {
+    try {
+      const pending = opts.serve?.(req, res);
       if (pending !== undefined) pending.catch((err: unknown) => this.crashed(opts.log, res, err));
     } catch (err) {
       this.crashed(opts.log, res, err);
@@ -176,7 +209,8 @@ export class Listener {
     sendError(res, new ProxyError("LANEMESH_INTERNAL", "internal proxy error"));
   }
 
-  private finished(res: ServerResponse): void {
+  /** The response closed (finished or cut): it is no longer in flight. */
+  finished(res: ServerResponse): void {
     this.inFlight.delete(res);
     if (!this.draining) return;
     this.server.closeIdleConnections();

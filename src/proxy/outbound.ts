@@ -1,15 +1,15 @@
 // The sidecar's outbound listener (app → next service): classify by the carried lane context, route by host, then pick and forward; it never reads lane rules' conditions.
-import type { IncomingMessage, ServerResponse } from "node:http";
 import type { LaneWriter, TagReader, TraceTagCache } from "../propagation/index.js";
 import type { LiveConfig } from "../sync/state.js";
 import { badTagHeader, laneOfOutbound } from "./classify.js";
 import { ProxyError } from "./errors.js";
 import { upstreamHeaders } from "./headers.js";
-import { forwardToService, type Hop } from "./hop.js";
-import type { RequestHandler } from "./listener.js";
+import type { ServiceHop } from "./hop.js";
+import type { ExchangeHandler } from "./listener.js";
 import { outboundTarget } from "./route.js";
 
-export interface OutboundDeps extends Hop {
+export interface OutboundDeps {
+  readonly hop: ServiceHop;
   readonly live: LiveConfig;
   readonly reader: TagReader;
   readonly writer: LaneWriter;
@@ -20,22 +20,20 @@ export interface OutboundDeps extends Hop {
 const NOT_READY = () => new ProxyError("LANEMESH_NOT_READY", "no config received yet");
 
 /** listener → classify (tag header, baggage, trace cache) → route (host) → pick → forward. */
-export function outboundHandler(deps: OutboundDeps): RequestHandler {
+export function outboundHandler(deps: OutboundDeps): ExchangeHandler {
   const plan = { appendFor: null, overwriteProto: false };
-  return (req: IncomingMessage, res: ServerResponse) => {
-    const x = deps.recorder.track(req, res);
+  const recorder = deps.hop.recorder;
+  return (x) => {
+    const req = x.req;
     const ctx = deps.reader.read(req.rawHeaders);
-    if (!ctx.ok) return deps.recorder.fail(x, badTagHeader(deps.reader.header.name, ctx.reason));
+    if (!ctx.ok) return recorder.fail(x, badTagHeader(deps.reader.header.name, ctx.reason));
     const c = deps.live.current();
-    if (c === undefined) return deps.recorder.fail(x, NOT_READY());
+    if (c === undefined) return recorder.fail(x, NOT_READY());
     const tag = laneOfOutbound(ctx, deps.cache);
     x.wanted = tag;
-    const target = outboundTarget(req.url ?? "/", req.headers.host, c);
-    if (!target.ok) return deps.recorder.fail(x, target.error);
-    const headers = deps.writer.write(
-      upstreamHeaders(req.rawHeaders, req.headers.connection, plan),
-      tag,
-    );
-    return forwardToService(deps, x, c, target.service, tag, target.path, headers);
+    const target = outboundTarget(req.url ?? "/", x.host, c);
+    if (!target.ok) return recorder.fail(x, target.error);
+    const headers = deps.writer.write(upstreamHeaders(req.rawHeaders, x.connection, plan), tag);
+    deps.hop.send(x, c, target.service, tag, target.path, headers);
   };
 }

@@ -12,6 +12,7 @@ import type { ProxyMetrics } from "../telemetry/metrics.js";
 import { adminHandler, type ProxyStatus } from "./admin.js";
 import { H1Forwarder } from "./forward-h1.js";
 import { type ProxyHandle, type ProxyState, proxyHandle } from "./handle.js";
+import { ServiceHop } from "./hop.js";
 import { inboundHandler } from "./inbound.js";
 import { Listener, refuseInsecureParser } from "./listener.js";
 import { outboundHandler } from "./outbound.js";
@@ -57,8 +58,10 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
   const state: ProxyState = { draining: false };
   const toApp = new H1Forwarder();
   const toServices = new H1Forwarder();
-  const inboundRecorder = new Recorder(opts.metrics, "inbound", access);
-  const outboundRecorder = new Recorder(opts.metrics, "outbound", access);
+  const inboundLog = logger("inbound", { app: opts.app });
+  const outboundLog = logger("outbound", { app: opts.app });
+  const inboundRecorder = new Recorder(opts.metrics, "inbound", access, inboundLog);
+  const outboundRecorder = new Recorder(opts.metrics, "outbound", access, outboundLog);
   const unsubscribe = opts.live.onChange((c) => toServices.retain(c.endpoints));
 
   const opened: Listener[] = [];
@@ -72,43 +75,43 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
       name: "inbound",
       host: opts.bindHost,
       port: opts.inboundPort,
-      log: logger("inbound", { app: opts.app }),
-      checkEdge: true,
-      recorder: inboundRecorder,
-      handle: inboundHandler({
-        app: opts.app,
-        tag: opts.tag,
-        appUpstream: { address: opts.appHost, port: opts.appPort },
-        forwarder: toApp,
+      log: inboundLog,
+      proxy: {
         recorder: inboundRecorder,
-        reader,
-        writer,
-        cache,
-      }),
+        handle: inboundHandler({
+          app: opts.app,
+          tag: opts.tag,
+          appUpstream: { address: opts.appHost, port: opts.appPort },
+          forwarder: toApp,
+          recorder: inboundRecorder,
+          reader,
+          writer,
+          cache,
+        }),
+      },
     });
     const outbound = await open({
       name: "outbound",
       host: opts.bindHost,
       port: opts.outboundPort,
-      log: logger("outbound", { app: opts.app }),
-      checkEdge: true,
-      recorder: outboundRecorder,
-      handle: outboundHandler({
-        live: opts.live,
-        forwarder: toServices,
+      log: outboundLog,
+      proxy: {
         recorder: outboundRecorder,
-        reader,
-        writer,
-        cache,
-      }),
+        handle: outboundHandler({
+          hop: new ServiceHop(toServices, outboundRecorder),
+          live: opts.live,
+          reader,
+          writer,
+          cache,
+        }),
+      },
     });
     const admin = await open({
       name: "admin",
       host: opts.bindHost,
       port: opts.adminPort,
       log: logger("admin", { app: opts.app }),
-      checkEdge: false,
-      handle: adminHandler({
+      serve: adminHandler({
         role: "sidecar",
         live: opts.live,
         metrics: opts.metrics,
