@@ -21,7 +21,7 @@ describe("chain failover: C-gray dies under load", { timeout: 90_000 }, () => {
 
   it("no request is lost, gray goes on to base C, lanemesh_fallback_total counts it", async () => {
     const LOOPS = 8;
-    const RUN_MS = 3000;
+    const RUN_MS = 4500;
     const outcomes: Outcome[] = [];
     const t0 = Date.now();
     let appKilledAt = Number.POSITIVE_INFINITY;
@@ -61,7 +61,7 @@ describe("chain failover: C-gray dies under load", { timeout: 90_000 }, () => {
     );
     const grayOutcomes = outcomes.filter((o) => o.gray);
     const base = outcomes.filter((o) => !o.gray);
-    assert.ok(grayOutcomes.length > 20 && base.length > 20, `too little load: ${outcomes.length}`);
+    assert.ok(grayOutcomes.length >= 10 && base.length >= 10, `too little load: ${outcomes.length}`);
     for (const o of base) assert.match(o.body, /^A\[[^\]]+\]\[config=base\] -> B\[[^\]]+\] -> C\[/);
     for (const o of grayOutcomes)
       assert.match(o.body, /^Agray\[[^\]]+\]\[config=base\] -> B\[[^\]]+\] -> C(gray)?\[/);

@@ -1,10 +1,11 @@
 // Test helper: runs the built `lanemesh` CLI as child processes on loopback and always cleans them up; no assertions here.
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { connect, createServer, type Server } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePorts as freePortsBelowEphemeral } from "../../src/demo/ports.js";
 import { contentVersion } from "../../src/sync/watch.js";
 
 /** dist/test/helpers/procs.js → dist/src/cli/main.js */
@@ -45,27 +46,8 @@ export function runCli(args: string[], env: Record<string, string> = {}): Promis
   });
 }
 
-/** `n` distinct free ports on 127.0.0.1, all held open at once while choosing, then released. */
-export async function freePorts(n: number): Promise<number[]> {
-  const servers: Server[] = [];
-  try {
-    const ports: number[] = [];
-    for (let i = 0; i < n; i++) {
-      const s = createServer();
-      servers.push(s);
-      await new Promise<void>((resolve, reject) => {
-        s.once("error", reject);
-        s.listen(0, "127.0.0.1", () => resolve());
-      });
-      const addr = s.address();
-      if (addr === null || typeof addr === "string") throw new Error("no port");
-      ports.push(addr.port);
-    }
-    return ports;
-  } finally {
-    await Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  }
-}
+/** `n` distinct free ports on 127.0.0.1, below the ephemeral range (see src/demo/ports.ts). */
+export const freePorts = freePortsBelowEphemeral;
 
 const OUTPUT_LIMIT = 64 * 1024;
 
