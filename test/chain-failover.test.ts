@@ -61,7 +61,10 @@ describe("chain failover: C-gray dies under load", { timeout: 90_000 }, () => {
     );
     const grayOutcomes = outcomes.filter((o) => o.gray);
     const base = outcomes.filter((o) => !o.gray);
-    assert.ok(grayOutcomes.length >= 10 && base.length >= 10, `too little load: ${outcomes.length}`);
+    assert.ok(
+      grayOutcomes.length >= 10 && base.length >= 10,
+      `too little load: ${outcomes.length}`,
+    );
     for (const o of base) assert.match(o.body, /^A\[[^\]]+\]\[config=base\] -> B\[[^\]]+\] -> C\[/);
     for (const o of grayOutcomes)
       assert.match(o.body, /^Agray\[[^\]]+\]\[config=base\] -> B\[[^\]]+\] -> C(gray)?\[/);
