@@ -6,6 +6,7 @@ import { performance } from "node:perf_hooks";
 import { Agent, request } from "undici";
 import {
   APP_KEYS,
+  APPS,
   type AppKey,
   type AppPorts,
   type CliResult,
@@ -20,22 +21,6 @@ import {
 
 /** A fixture of test/fixtures/cp/ (read from the repository, not from dist/). */
 export const cpFixture = (name: string): string => join(REPO, "test", "fixtures", "cp", name);
-
-interface AppSpec {
-  service: string;
-  name: string;
-  tag: string | null;
-  next: string | null;
-  configLabel: string | null;
-}
-
-const APPS: Record<AppKey, AppSpec> = {
-  a: { service: "sc-a", name: "A", tag: null, next: "http://sc-b/", configLabel: "base" },
-  ag: { service: "sc-a", name: "A", tag: "gray", next: "http://sc-b/", configLabel: "base" },
-  b: { service: "sc-b", name: "B", tag: null, next: "http://sc-c/", configLabel: null },
-  c: { service: "sc-c", name: "C", tag: null, next: null, configLabel: null },
-  cg: { service: "sc-c", name: "C", tag: "gray", next: null, configLabel: null },
-};
 
 /** Which chain a body of `GET /a` shows: the base one, the full gray one, or something else. */
 export type Chain = "base" | "gray" | "other";

@@ -201,7 +201,7 @@ export function sumMetric(
 export type AppKey = "a" | "ag" | "b" | "c" | "cg";
 export const APP_KEYS: readonly AppKey[] = ["a", "ag", "b", "c", "cg"];
 
-interface AppSpec {
+export interface AppSpec {
   service: string;
   name: string;
   tag: string | null;
@@ -209,7 +209,8 @@ interface AppSpec {
   configLabel: string | null;
 }
 
-const APPS: Record<AppKey, AppSpec> = {
+/** The five demo-app instances of DESIGN.md §1. */
+export const APPS: Record<AppKey, AppSpec> = {
   a: { service: "sc-a", name: "A", tag: null, next: "http://sc-b/", configLabel: "base" },
   ag: { service: "sc-a", name: "A", tag: "gray", next: "http://sc-b/", configLabel: "base" },
   b: { service: "sc-b", name: "B", tag: null, next: "http://sc-c/", configLabel: null },
