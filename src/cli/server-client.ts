@@ -1,6 +1,5 @@
 // The CLI's HTTP client for a running control plane (apply, get, delete, live explain); it prints nothing itself but formats failures.
 import { Option } from "commander";
-import { request } from "undici";
 import { type ConfigError, formatError } from "../config/load.js";
 import type { Endpoint, RuleSet } from "../config/types.js";
 
@@ -38,6 +37,9 @@ export async function callServer(
   let status: number;
   let text: string;
   try {
+    // Loaded here, not at the top: every command imports this module for its flags, and the
+    // proxies (which never call a server) should not carry undici in memory.
+    const { request } = await import("undici");
     const res = await request(url, {
       method,
       headersTimeout: 10_000,
