@@ -15,6 +15,7 @@ import {
   ProcGroup,
   REPO,
   runCli,
+  sidecarArgs,
   waitListening,
   waitReady,
 } from "./procs.js";
@@ -267,23 +268,7 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
     return p;
   };
   const startSidecar = (k: AppKey): Proc => {
-    const a = APPS[k];
-    const p = ports[k];
-    const proc = procs.spawn(`sidecar ${k}`, [
-      "sidecar",
-      "--app",
-      a.service,
-      ...(a.tag ? ["--tag", a.tag] : []),
-      "--app-port",
-      String(p.app),
-      "--inbound-port",
-      String(p.inbound),
-      "--outbound-port",
-      String(p.outbound),
-      "--admin-port",
-      String(p.admin),
-      ...common,
-    ]);
+    const proc = procs.spawn(`sidecar ${k}`, sidecarArgs(k, ports[k], common));
     sidecars[k] = proc;
     return proc;
   };

@@ -209,6 +209,26 @@ export interface AppSpec {
   configLabel: string | null;
 }
 
+/** `sidecar …` arguments for one instance of the scenario, then `common` (sources, bind…). */
+export function sidecarArgs(k: AppKey, p: AppPorts, common: string[]): string[] {
+  const a = APPS[k];
+  return [
+    "sidecar",
+    "--app",
+    a.service,
+    ...(a.tag ? ["--tag", a.tag] : []),
+    "--app-port",
+    String(p.app),
+    "--inbound-port",
+    String(p.inbound),
+    "--outbound-port",
+    String(p.outbound),
+    "--admin-port",
+    String(p.admin),
+    ...common,
+  ];
+}
+
 /** The five demo-app instances of DESIGN.md §1. */
 export const APPS: Record<AppKey, AppSpec> = {
   a: { service: "sc-a", name: "A", tag: null, next: "http://sc-b/", configLabel: "base" },
@@ -339,23 +359,7 @@ export async function startScenario(
   const sidecars = {} as Record<AppKey, Proc>;
   const apps = {} as Record<AppKey, Proc>;
   for (const k of APP_KEYS) {
-    const a = APPS[k];
-    const p = ports[k];
-    sidecars[k] = procs.spawn(`sidecar ${k}`, [
-      "sidecar",
-      "--app",
-      a.service,
-      ...(a.tag ? ["--tag", a.tag] : []),
-      "--app-port",
-      String(p.app),
-      "--inbound-port",
-      String(p.inbound),
-      "--outbound-port",
-      String(p.outbound),
-      "--admin-port",
-      String(p.admin),
-      ...common,
-    ]);
+    sidecars[k] = procs.spawn(`sidecar ${k}`, sidecarArgs(k, ports[k], common));
     apps[k] = startApp(k, opts.forward ?? "traceparent");
   }
   const waitApps = () => Promise.all(APP_KEYS.map((k) => waitListening(apps[k], ports[k].app)));
