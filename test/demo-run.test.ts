@@ -190,7 +190,7 @@ describe("lanemesh demo", { concurrency: 1 }, () => {
     }
   });
 
-  it("--mode ratio --weight 30 --check 2000: the gray share is 30 ± 3 %, end to end", async (t) => {
+  it("--mode ratio --weight 30 --check 2000: the gray share is 30 ± 4 %, end to end", async (t) => {
     const d = new Demo([
       "--port",
       String(await gatewayPort()),
@@ -206,7 +206,9 @@ describe("lanemesh demo", { concurrency: 1 }, () => {
       const share = /^lane gray: ([\d.]+) % \((\d+) of 2000\)$/m.exec(d.stdout);
       assert.ok(share?.[1], d.stdout);
       t.diagnostic(`gray share ${share[1]} % (${share[2]} of 2000)`);
-      assert.ok(Math.abs(Number(share[1]) - 30) <= 3, `gray share ${share[1]} %`);
+      // σ of a 30 % share over 2,000 draws is 1.02 points: ±4 is 3.9σ, a chance failure about once
+      // in 10,000 runs, while a broken ratio (0, 50 or 100 %, or the weight read as 3) still fails.
+      assert.ok(Math.abs(Number(share[1]) - 30) <= 4, `gray share ${share[1]} %`);
       assert.match(d.stdout, /^failed: 0 of 2000$/m);
       assert.match(d.stdout, /^chains whose hops disagree with their lane: 0$/m);
       assert.match(d.stdout, /^hop 2: B 100\.0 % \(2000\)$/m);

@@ -39,6 +39,8 @@ export interface PeerSummary {
   rpsRange: [number, number];
   ratioToDirect: number;
   ratioToNginx: number;
+  /** Median over repetitions of this peer's req/s over http-proxy's in the same repetition. */
+  ratioToHttpProxy: number;
   c1: { p50: number; p99: number };
   c1Added: { p50: number; p99: number };
   open: { p50: number; p90: number; p99: number };
@@ -135,6 +137,7 @@ export function summarize(peers: PeerResult[]): void {
       rpsRange: range(reps.map((r) => r.wrk?.rps)),
       ratioToDirect: ratio("direct"),
       ratioToNginx: ratio("nginx"),
+      ratioToHttpProxy: ratio("http-proxy"),
       c1: { p50: median(reps.map(c1p50)), p99: median(reps.map(c1p99)) },
       c1Added: { p50: added(c1p50), p99: added(c1p99) },
       open: {
@@ -224,13 +227,24 @@ export function markdown(result: BenchResult): string {
   out.push(
     `**Throughput** (wrk -t${s.wrk.threads} -c${s.wrk.connections} -d${s.wrk.seconds}s, closed loop):`,
     "",
-    row(["peer", "proxies", "req/s", "min–max", "× direct", "× nginx", "failed req."]),
-    row(["---", "--:", "--:", "--:", "--:", "--:", "--:"]),
+    row([
+      "peer",
+      "proxies",
+      "req/s",
+      "min–max",
+      "× direct",
+      "× nginx",
+      "× http-proxy",
+      "failed req.",
+    ]),
+    row(["---", "--:", "--:", "--:", "--:", "--:", "--:", "--:"]),
   );
   for (const p of ok) {
     const x = p.summary;
     if (p.status === "failed" || x === null) {
-      out.push(row([p.name, String(p.proxies), `failed: ${firstLine(p.error)}`, "", "", "", ""]));
+      out.push(
+        row([p.name, String(p.proxies), `failed: ${firstLine(p.error)}`, "", "", "", "", ""]),
+      );
       continue;
     }
     out.push(
@@ -241,6 +255,7 @@ export function markdown(result: BenchResult): string {
         `${fmt(x.rpsRange[0])}–${fmt(x.rpsRange[1])}`,
         fmt(x.ratioToDirect, 2),
         fmt(x.ratioToNginx, 2),
+        fmt(x.ratioToHttpProxy, 2),
         String(x.failedRequests),
       ]),
     );

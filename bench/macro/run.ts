@@ -129,7 +129,9 @@ async function main(): Promise<void> {
     return;
   }
   if (opt.print !== undefined) {
-    process.stdout.write(markdown(JSON.parse(readFileSync(opt.print, "utf8")) as BenchResult));
+    const earlier = JSON.parse(readFileSync(opt.print, "utf8")) as BenchResult;
+    summarize(earlier.peers); // from the stored repetitions, so older files get newer columns too
+    process.stdout.write(markdown(earlier));
     return;
   }
   const started = Date.now();
