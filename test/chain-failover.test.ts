@@ -19,7 +19,7 @@ describe("chain failover: C-gray dies under load", { timeout: 90_000 }, () => {
     await s?.close();
   });
 
-  it("no request is lost, gray goes on to base C, lanemesh_fallback_total counts it", async () => {
+  it("no request is lost, gray goes on to base C, lanemesh_fallback_total counts it, C gray is ejected", async () => {
     const LOOPS = 8;
     const RUN_MS = 4500;
     const outcomes: Outcome[] = [];
@@ -86,5 +86,10 @@ describe("chain failover: C-gray dies under load", { timeout: 90_000 }, () => {
     const m = await s.metrics();
     const fallbacks = sumMetric(m.b, "lanemesh_fallback_total", { service: "sc-c", tag: "gray" });
     assert.ok(fallbacks >= 1, `B's sidecar counted no fallback for sc-c/gray:\n${m.b}`);
+    // Outlier detection with the CLI's defaults (5 failures in a row, 30 s): B's sidecar took the
+    // dead C gray out of rotation once, and it is still out at the end of the run.
+    const labels = { service: "sc-c", tag: "gray" };
+    assert.equal(sumMetric(m.b, "lanemesh_ejections_total", labels), 1, m.b);
+    assert.equal(sumMetric(m.b, "lanemesh_endpoints_ejected", labels), 1, m.b);
   });
 });

@@ -130,4 +130,24 @@ describe("proxy commands", { timeout: 60_000 }, () => {
     assert.equal(badDiscovery.code, 1);
     assert.match(badDiscovery.stderr, /unknown --discovery/);
   });
+
+  it("refuses bad outlier-detection values, naming the flag", async () => {
+    const base = ["--app", "sc-a", "--app-port", "1", "--bind", "127.0.0.1"];
+    const cases: [string, string, RegExp][] = [
+      ["--outlier-consecutive-errors", "-1", /expected an integer >= 0/],
+      ["--outlier-consecutive-errors", "2.5", /expected an integer >= 0/],
+      ["--outlier-ejection-time", "0s", /expected a duration above zero/],
+      ["--outlier-ejection-time", "soon", /expected a duration such as/],
+      ["--outlier-max-ejection-percent", "150", /expected a percentage 0\.\.100/],
+    ];
+    const runs = await Promise.all(
+      cases.map(([flag, value]) => runCli(["sidecar", ...base, flag, value])),
+    );
+    runs.forEach((r, i) => {
+      const [flag, value, message] = cases[i] as [string, string, RegExp];
+      assert.equal(r.code, 1, `${flag} ${value}`);
+      assert.match(r.stderr, new RegExp(flag));
+      assert.match(r.stderr, message);
+    });
+  });
 });

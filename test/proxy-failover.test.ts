@@ -2,10 +2,8 @@
 import assert from "node:assert/strict";
 import { type AddressInfo, createServer, type Server, type Socket } from "node:net";
 import { after, before, beforeEach, describe, it } from "node:test";
-import { startSidecar } from "../src/proxy/sidecar.js";
 import { LiveConfig } from "../src/sync/state.js";
-import { ProxyMetrics } from "../src/telemetry/metrics.js";
-import { endpoint, type Mesh, seedRules, startMesh } from "./helpers/mesh.js";
+import { endpoint, loopbackSidecar, type Mesh, seedRules, startMesh } from "./helpers/mesh.js";
 import { sample, send } from "./helpers/upstream.js";
 
 const GRAY = { canary: "gray" };
@@ -121,21 +119,7 @@ describe("an app that dies with a request in flight", () => {
     const rs = await resetter();
     const live = new LiveConfig({ gateway: "default" });
     live.setAll(seedRules(), [], "1");
-    const sidecar = await startSidecar({
-      app: "sc-c",
-      tag: "gray",
-      appHost: "127.0.0.1",
-      appPort: rs.port,
-      bindHost: "127.0.0.1",
-      inboundPort: 0,
-      outboundPort: 0,
-      adminPort: 0,
-      tagHeader: "x-lane-tag",
-      live,
-      metrics: new ProxyMetrics(),
-      accessLog: false,
-      drainSeconds: 1,
-    });
+    const sidecar = await loopbackSidecar({ app: "sc-c", tag: "gray", appPort: rs.port, live });
     try {
       const inbound = sidecar.ports.inbound as number;
       const get = await send(inbound, { headers: { "x-lane-tag": "gray" } });

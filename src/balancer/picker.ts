@@ -20,12 +20,14 @@
  *     `no-tagged-instance` takes part, but no healthy instance with the tag (or only the excluded).
  * - Errors: no base left → `LANEMESH_NO_BASE_ENDPOINT` when the service still has usable tagged
  *   instances, else `LANEMESH_NO_ENDPOINT`.
- * - Instances: unhealthy or weight <= 0 (drained) instances are never picked. Two endpoints of one
- *   service with the same address:port count once (the first healthy one wins).
+ * - Instances: unhealthy, ejected (outlier.ts) or weight <= 0 (drained) instances are never
+ *   picked. Two endpoints of one service with the same address:port count once (the first healthy
+ *   one wins). An ejected canary is "no healthy instance of the tag": its traffic goes to base.
  * - Results are frozen and shared between picks: callers must not mutate them.
  */
 
 import type { Endpoint, RuleSet } from "../config/types.js";
+import { outlierKey } from "./outlier.js";
 import { pickable, WeightedRing } from "./weighted.js";
 
 export type FallbackReason = "lane-closed" | "not-in-lane" | "no-tagged-instance" | "unknown-tag";
@@ -58,6 +60,8 @@ export interface PickerTable {
 export interface PickerOptions {
   /** Source in [0, 1) of each candidate list's starting offset; Math.random by default. */
   random?: () => number;
+  /** Instances out of rotation, by `outlierKey` (service, address, port). */
+  ejected?: ReadonlySet<string>;
 }
 
 /** Index into the base results: 0 = a base request (no fallback), then one per reason. */
@@ -170,7 +174,7 @@ class Table implements PickerTable {
  * health are accepted (unhealthy ones still name their service for `byAddress` and `get`).
  */
 export function buildPickers(
-  endpoints: Endpoint[],
+  endpoints: readonly Endpoint[],
   rules: RuleSet,
   opts: PickerOptions = {},
 ): PickerTable {
@@ -196,7 +200,7 @@ export function buildPickers(
 
   const pickers = new Map<string, Picker>();
   for (const [service, list] of byService) {
-    const byTag = groupUsable(list);
+    const byTag = groupUsable(list, opts.ejected);
     const base = new WeightedRing(byTag.get(null) ?? [], random());
     const routes = new Map<string, TagRoute>();
     for (const [tag, tagLanes] of lanes) {
@@ -216,12 +220,17 @@ export function buildPickers(
   return new Table(pickers, names, addresses);
 }
 
-/** Healthy, pickable endpoints of one service by tag (null = base), one per address:port. */
-function groupUsable(list: readonly Endpoint[]): Map<string | null, Endpoint[]> {
+/** Healthy, pickable, not ejected endpoints of one service by tag (null = base), one per address:port. */
+function groupUsable(
+  list: readonly Endpoint[],
+  ejected: ReadonlySet<string> | undefined,
+): Map<string | null, Endpoint[]> {
   const byTag = new Map<string | null, Endpoint[]>();
   const seen = new Set<string>();
+  const skip = ejected !== undefined && ejected.size > 0 ? ejected : null;
   for (const e of list) {
     if (!e.healthy || !pickable(e.weight)) continue;
+    if (skip?.has(outlierKey(e))) continue;
     const key = `${e.address}\u0000${e.port}`;
     if (seen.has(key)) continue;
     seen.add(key);

@@ -1,7 +1,7 @@
 // `lanemesh gateway`: parses the entry gateway's flags and starts it; no proxy logic here.
 import type { Command } from "commander";
 import { envBoolOption, envOption, parsePort } from "./options.js";
-import { addProxyOptions, type ProxyFlags } from "./proxy-options.js";
+import { addProxyOptions, outlierPolicy, type ProxyFlags } from "./proxy-options.js";
 
 interface GatewayFlags extends ProxyFlags {
   port: number;
@@ -49,6 +49,7 @@ export function register(program: Command): void {
           metrics,
           accessLog: o.accessLog,
           drainSeconds: o.drainSeconds,
+          outlier: outlierPolicy(o),
           status,
         }),
       { gateway: o.gatewayName },

@@ -44,6 +44,22 @@ export function parsePositiveInt(value: string): number {
   return n;
 }
 
+/** An integer >= 0 (0 often turns a feature off). */
+export function parseCount(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n))
+    throw new InvalidArgumentError("expected an integer >= 0.");
+  return n;
+}
+
+/** A percentage 0..100, fractions allowed. */
+export function parsePercent(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 100)
+    throw new InvalidArgumentError("expected a percentage 0..100.");
+  return n;
+}
+
 /** A non-negative number of seconds, fractions allowed (`--drain-seconds 0.5`). */
 export function parseSeconds(value: string): number {
   const n = Number(value);

@@ -1,7 +1,16 @@
 // The flags `sidecar` and `gateway` share (listeners, rules and discovery sources); flag definitions only, kept light for CLI startup.
 import { type Command, InvalidArgumentError } from "commander";
+import type { OutlierPolicy } from "../balancer/outlier.js";
 import { TagHeaderName } from "../propagation/tag.js";
-import { envBoolOption, envOption, parsePort, parseSeconds } from "./options.js";
+import {
+  envBoolOption,
+  envOption,
+  parseCount,
+  parseDuration,
+  parsePercent,
+  parsePort,
+  parseSeconds,
+} from "./options.js";
 
 /** The flags every proxy command shares for its sources. */
 export interface SourceFlags {
@@ -21,6 +30,20 @@ export interface ProxyFlags extends SourceFlags {
   tagHeader: string;
   accessLog: boolean;
   drainSeconds: number;
+  outlierConsecutiveErrors: number;
+  /** ms */
+  outlierEjectionTime: number;
+  outlierMaxEjectionPercent: number;
+}
+
+/** The outlier policy the flags describe (the longest ejection is ten times the first, as Envoy's 30 s / 300 s). */
+export function outlierPolicy(flags: ProxyFlags): OutlierPolicy {
+  return {
+    consecutiveErrors: flags.outlierConsecutiveErrors,
+    baseEjectionMs: flags.outlierEjectionTime,
+    maxEjectionMs: flags.outlierEjectionTime * 10,
+    maxEjectionPercent: flags.outlierMaxEjectionPercent,
+  };
 }
 
 function parseTagHeader(value: string): string {
@@ -55,6 +78,30 @@ export function addProxyOptions(cmd: Command): Command {
       envOption("--drain-seconds <S>", "on SIGTERM, the longest wait for in-flight requests")
         .argParser(parseSeconds)
         .default(10),
+    )
+    .addOption(
+      envOption(
+        "--outlier-consecutive-errors <N>",
+        "eject an instance after N failed attempts in a row (refused, reset, timed out, app down); 0 = off",
+      )
+        .argParser(parseCount)
+        .default(5),
+    )
+    .addOption(
+      envOption(
+        "--outlier-ejection-time <DURATION>",
+        "first ejection's length (30s, 500ms); the n-th in a row lasts n times as long, at most 10x",
+      )
+        .argParser(parseDuration)
+        .default(30_000, "30s"),
+    )
+    .addOption(
+      envOption(
+        "--outlier-max-ejection-percent <P>",
+        "most of a service's instances out at once (one may always be; the last base never is)",
+      )
+        .argParser(parsePercent)
+        .default(50),
     );
   return cmd
     .addOption(

@@ -1,7 +1,7 @@
 // `lanemesh sidecar`: parses the sidecar's flags and starts it beside one app instance; no proxy logic here.
 import type { Command } from "commander";
 import { envOption, parseDuration, parsePort, parsePositiveInt, parseTag } from "./options.js";
-import { addProxyOptions, type ProxyFlags } from "./proxy-options.js";
+import { addProxyOptions, outlierPolicy, type ProxyFlags } from "./proxy-options.js";
 
 interface SidecarFlags extends ProxyFlags {
   app: string;
@@ -84,6 +84,7 @@ export function register(program: Command): void {
           metrics,
           accessLog: o.accessLog,
           drainSeconds: o.drainSeconds,
+          outlier: outlierPolicy(o),
           status,
           ...traceCache,
         }),

@@ -1,5 +1,6 @@
 // The admin listener's endpoints (/healthz, /ready, /metrics, /config); it reports state, it never changes it.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Ejection } from "../balancer/outlier.js";
 import type { LiveConfig } from "../sync/state.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
 import type { ProxyState } from "./handle.js";
@@ -12,8 +13,9 @@ import type { RequestHandler } from "./listener.js";
  *             given) is true; else 503. JSON body: {ready, draining, version, detail}.
  * - /metrics  Prometheus text from the proxy's registry (DESIGN.md §7);
  *             `lanemesh_config_age_seconds` is refreshed at each scrape.
- * - /config   JSON: {version, receivedAt, routes, groups, lanes, endpoints} of the config in force
- *             (503 with {version: null} before the first one).
+ * - /config   JSON: {version, receivedAt, routes, groups, lanes, endpoints, ejected} of the config
+ *             in force (503 with {version: null} before the first one); `ejected` lists the
+ *             instances outlier detection took out of rotation, with when each returns.
  * Anything else: 404; other methods: 405.
  */
 
@@ -28,6 +30,8 @@ export interface AdminDeps {
   readonly metrics: ProxyMetrics;
   readonly state: ProxyState;
   readonly status?: (() => ProxyStatus) | undefined;
+  /** Instances out of rotation (outlier detection), when it runs. */
+  readonly ejections?: (() => Ejection[]) | undefined;
 }
 
 function json(res: ServerResponse, status: number, body: unknown): void {
@@ -91,6 +95,14 @@ export function adminHandler(deps: AdminDeps): RequestHandler {
           groups: c.rules.groups,
           lanes: c.rules.lanes,
           endpoints: c.endpoints,
+          ejected: (deps.ejections?.() ?? []).map((e) => ({
+            service: e.service,
+            tag: e.tag,
+            address: e.address,
+            port: e.port,
+            ejections: e.count,
+            returnsAt: new Date(e.until).toISOString(),
+          })),
         });
       default:
         return text(res, 404, "not found\n");

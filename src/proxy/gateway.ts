@@ -1,9 +1,12 @@
 // Assembles an entry gateway (gateway and admin listeners) from its options; it holds no request logic.
+
+import type { OutlierPolicy } from "../balancer/outlier.js";
 import { LaneWriter, TagHeaderName, TagReader } from "../propagation/index.js";
 import type { LiveConfig } from "../sync/state.js";
 import { logger } from "../telemetry/logger.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
 import { adminHandler, type ProxyStatus } from "./admin.js";
+import { outlierFor } from "./ejection.js";
 import { entryHandler } from "./entry.js";
 import { H1Forwarder } from "./forward-h1.js";
 import { type ProxyHandle, type ProxyState, proxyHandle } from "./handle.js";
@@ -29,6 +32,8 @@ export interface GatewayOptions {
   drainSeconds: number;
   /** Extra readiness (e.g. control-plane connection) shown and enforced by /ready. */
   status?: () => ProxyStatus;
+  /** Outlier detection on the instances this proxy picks (default: DEFAULT_OUTLIER_POLICY). */
+  outlier?: Readonly<OutlierPolicy>;
 }
 
 /** Open the gateway and admin listeners; rejects (with nothing left open) if one cannot bind. */
@@ -40,7 +45,12 @@ export async function startGateway(opts: GatewayOptions): Promise<ProxyHandle> {
   const state: ProxyState = { draining: false };
   const forwarder = new H1Forwarder();
   const recorder = new Recorder(opts.metrics, "gateway", access, log);
-  const unsubscribe = opts.live.onChange((c) => forwarder.retain(c.endpoints));
+  const stopRetain = opts.live.onChange((c) => forwarder.retain(c.endpoints));
+  const ejector = outlierFor(opts, log);
+  const unsubscribe = () => {
+    stopRetain();
+    ejector?.close();
+  };
   let entry: Listener | undefined;
   try {
     entry = await Listener.open({
@@ -51,7 +61,7 @@ export async function startGateway(opts: GatewayOptions): Promise<ProxyHandle> {
       proxy: {
         recorder,
         handle: entryHandler({
-          hop: new ServiceHop(forwarder, recorder),
+          hop: new ServiceHop(forwarder, recorder, ejector),
           live: opts.live,
           reader: new TagReader(header),
           writer: new LaneWriter(header),
@@ -70,6 +80,7 @@ export async function startGateway(opts: GatewayOptions): Promise<ProxyHandle> {
         metrics: opts.metrics,
         state,
         status: opts.status,
+        ejections: ejector ? () => ejector.ejections() : undefined,
       }),
     });
     log.info({ port: entry.port, admin: admin.port }, "gateway listening");

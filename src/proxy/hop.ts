@@ -2,6 +2,7 @@
 import type { Picker } from "../balancer/picker.js";
 import type { Endpoint } from "../config/types.js";
 import type { Compiled } from "../sync/state.js";
+import type { OutcomeSink } from "./ejection.js";
 import { ProxyError, type ProxyErrorCode } from "./errors.js";
 import type { Forwarder, ForwardFailureKind, ForwardOutcome } from "./forward.js";
 import { isIdempotent } from "./headers.js";
@@ -47,9 +48,11 @@ export function noInstance(
  * listener, shared by its requests (their state is in the Exchange).
  */
 export class ServiceHop implements Flow {
+  /** `outcomes`: where every attempt's outcome goes for outlier detection (ejection.ts). */
   constructor(
     readonly forwarder: Forwarder,
     readonly recorder: Recorder,
+    private readonly outcomes: OutcomeSink | null = null,
   ) {}
 
   /**
@@ -94,6 +97,8 @@ export class ServiceHop implements Flow {
   }
 
   settled(x: Exchange, outcome: ForwardOutcome): void {
+    // x.upstream is the Endpoint of this attempt (set by attempt()).
+    if (this.outcomes !== null) this.outcomes.observe(x.upstream as Endpoint, outcome);
     if (outcome.ok) return;
     if (outcome.retryable && !x.retried && isIdempotent(x.method)) {
       const first = x.first as Endpoint;

@@ -1,4 +1,6 @@
 // Assembles a sidecar (inbound, outbound and admin listeners sharing one trace-id cache) from its options; it holds no request logic.
+
+import type { OutlierPolicy } from "../balancer/outlier.js";
 import {
   isLaneTag,
   LaneWriter,
@@ -10,6 +12,7 @@ import type { LiveConfig } from "../sync/state.js";
 import { logger } from "../telemetry/logger.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
 import { adminHandler, type ProxyStatus } from "./admin.js";
+import { outlierFor } from "./ejection.js";
 import { H1Forwarder } from "./forward-h1.js";
 import { type ProxyHandle, type ProxyState, proxyHandle } from "./handle.js";
 import { ServiceHop } from "./hop.js";
@@ -41,6 +44,8 @@ export interface SidecarOptions {
   traceCache?: { maxEntries: number; ttlMs: number };
   /** Extra readiness (e.g. control-plane connection) shown and enforced by /ready. */
   status?: () => ProxyStatus;
+  /** Outlier detection on the instances this proxy picks (default: DEFAULT_OUTLIER_POLICY). */
+  outlier?: Readonly<OutlierPolicy>;
 }
 
 /** Open the sidecar's three listeners; rejects (with nothing left open) if one cannot bind. */
@@ -62,7 +67,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
   const outboundLog = logger("outbound", { app: opts.app });
   const inboundRecorder = new Recorder(opts.metrics, "inbound", access, inboundLog);
   const outboundRecorder = new Recorder(opts.metrics, "outbound", access, outboundLog);
-  const unsubscribe = opts.live.onChange((c) => toServices.retain(c.endpoints));
+  const stopRetain = opts.live.onChange((c) => toServices.retain(c.endpoints));
+  const ejector = outlierFor(opts, outboundLog);
+  const unsubscribe = () => {
+    stopRetain();
+    ejector?.close();
+  };
 
   const opened: Listener[] = [];
   const open = async (...args: Parameters<typeof Listener.open>) => {
@@ -98,7 +108,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
       proxy: {
         recorder: outboundRecorder,
         handle: outboundHandler({
-          hop: new ServiceHop(toServices, outboundRecorder),
+          hop: new ServiceHop(toServices, outboundRecorder, ejector),
           live: opts.live,
           reader,
           writer,
@@ -117,6 +127,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
         metrics: opts.metrics,
         state,
         status: opts.status,
+        ejections: ejector ? () => ejector.ejections() : undefined,
       }),
     });
     log.info(

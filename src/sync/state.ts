@@ -36,6 +36,7 @@ export class LiveConfig {
   private rulesVersion: string | undefined;
   private receivedAt = 0;
   private endpoints: Endpoint[] = [];
+  private ejected: ReadonlySet<string> = new Set();
   private readonly listeners = new Set<(c: Compiled) => void>();
 
   constructor(private readonly opts: LiveConfigOptions = {}) {}
@@ -69,6 +70,19 @@ export class LiveConfig {
     this.swap(rules, version, endpoints, receivedAt);
   }
 
+  /**
+   * Take instances out of rotation (keys of balancer/outlier.ts), or put them back: rebuilds the
+   * pickers of the config in force (rules and matcher are kept) and applies to later configs too.
+   */
+  setEjected(keys: ReadonlySet<string>): void {
+    this.ejected = keys;
+    const c = this.compiled;
+    if (c === undefined) return;
+    const next: Compiled = { ...c, pickers: this.buildPickers(c.endpoints, c.rules) };
+    this.compiled = next;
+    for (const cb of this.listeners) cb(next);
+  }
+
   onChange(cb: (c: Compiled) => void): () => void {
     this.listeners.add(cb);
     return () => this.listeners.delete(cb);
@@ -79,11 +93,7 @@ export class LiveConfig {
       gateway: this.opts.gateway ?? "default",
       ...(this.opts.random ? { random: this.opts.random } : {}),
     });
-    const pickers = buildPickers(
-      endpoints,
-      rules,
-      this.opts.random ? { random: this.opts.random } : {},
-    );
+    const pickers = this.buildPickers(endpoints, rules);
     const next: Compiled = { version, rules, endpoints, matcher, pickers, receivedAt };
     this.rules = rules;
     this.rulesVersion = version;
@@ -94,6 +104,13 @@ export class LiveConfig {
     const n = Number.parseInt(version.replace(/^\D+/, ""), 10);
     this.opts.metrics?.configVersion.set(Number.isFinite(n) ? n : 0);
     for (const cb of this.listeners) cb(next);
+  }
+
+  private buildPickers(endpoints: readonly Endpoint[], rules: RuleSet): PickerTable {
+    return buildPickers(endpoints, rules, {
+      ...(this.opts.random ? { random: this.opts.random } : {}),
+      ejected: this.ejected,
+    });
   }
 
   private publishEndpointCounts(endpoints: Endpoint[]): void {

@@ -214,6 +214,20 @@ export class ProxyMetrics {
     registers: [this.registry],
   });
 
+  readonly ejections = new Counter({
+    name: "lanemesh_ejections_total",
+    help: "Instances taken out of rotation by outlier detection, by service and tag (base for untagged).",
+    labelNames: ["service", "tag"] as const,
+    registers: [this.registry],
+  });
+
+  readonly ejected = new Gauge({
+    name: "lanemesh_endpoints_ejected",
+    help: "Instances out of rotation now (outlier detection), by service and tag (base for untagged).",
+    labelNames: ["service", "tag"] as const,
+    registers: [this.registry],
+  });
+
   readonly configVersion = new Gauge({
     name: "lanemesh_config_version",
     help: "Version of the config snapshot in force (numeric part; 0 before the first).",

@@ -10,7 +10,7 @@ import {
 } from "../../src/config/types.js";
 import { startGateway } from "../../src/proxy/gateway.js";
 import type { ProxyHandle } from "../../src/proxy/handle.js";
-import { startSidecar } from "../../src/proxy/sidecar.js";
+import { type SidecarOptions, startSidecar } from "../../src/proxy/sidecar.js";
 import { LiveConfig } from "../../src/sync/state.js";
 import { ProxyMetrics } from "../../src/telemetry/metrics.js";
 import { TestUpstream } from "./upstream.js";
@@ -66,6 +66,24 @@ export function seedRules(laneSpec: Partial<Lane["spec"]> = {}): RuleSet {
 
 export function endpoint(service: string, port: number, tag: string | null = null): Endpoint {
   return { service, address: "127.0.0.1", port, tag, weight: 100, healthy: true, metadata: {} };
+}
+
+/** A sidecar on 127.0.0.1 with ephemeral ports and quiet test defaults; `opts` overrides any. */
+export function loopbackSidecar(
+  opts: Pick<SidecarOptions, "app" | "tag" | "appPort" | "live"> & Partial<SidecarOptions>,
+): Promise<ProxyHandle> {
+  return startSidecar({
+    appHost: "127.0.0.1",
+    bindHost: "127.0.0.1",
+    inboundPort: 0,
+    outboundPort: 0,
+    adminPort: 0,
+    tagHeader: "x-lane-tag",
+    metrics: new ProxyMetrics(),
+    accessLog: false,
+    drainSeconds: 1,
+    ...opts,
+  });
 }
 
 export interface InstanceSpec {
@@ -169,20 +187,13 @@ export async function startMesh(opts: {
       );
     });
     const metrics = new ProxyMetrics();
-    const sidecar = await startSidecar({
+    const sidecar = await loopbackSidecar({
       app: spec.service,
       tag: spec.tag,
-      appHost: "127.0.0.1",
       appPort: app.port,
-      bindHost: "127.0.0.1",
-      inboundPort: 0,
-      outboundPort: 0,
-      adminPort: 0,
-      tagHeader: "x-lane-tag",
       live,
       metrics,
       accessLog: opts.accessLog ?? false,
-      drainSeconds: 1,
     });
     outboundPorts[spec.key] = sidecar.ports.outbound as number;
     instances[spec.key] = { ...spec, app, sidecar, metrics };
