@@ -96,10 +96,10 @@ describe("proxy commands", { timeout: 60_000 }, () => {
     assert.ok(r.stderr.includes("Lane/bad-op"), r.stderr);
   });
 
-  it("refuses what is not built or not valid: discovery kinds, mixed sources, bad flag values", async () => {
+  it("refuses what is not valid: discovery specs, mixed sources, bad flag values", async () => {
     const base = ["--app", "sc-a", "--app-port", "1", "--bind", "127.0.0.1"];
-    const [nacos, mixed, rulesNoStatic, badPort, badTag, badDiscovery] = await Promise.all([
-      runCli(["sidecar", ...base, "--rules", rules, "--discovery", "nacos://127.0.0.1:8848"]),
+    const [kube, mixed, rulesNoStatic, badPort, badTag, badDiscovery] = await Promise.all([
+      runCli(["sidecar", ...base, "--rules", rules, "--discovery", "kubernetes?bogus=1"]),
       runCli([
         "gateway",
         "--rules",
@@ -114,14 +114,14 @@ describe("proxy commands", { timeout: 60_000 }, () => {
       runCli(["sidecar", ...base, "--tag", "gray,blue"]),
       runCli(["gateway", "--rules", rules, "--discovery", "dns:foo"]),
     ]);
-    assert.equal(nacos.code, 1);
-    assert.match(nacos.stderr, /discovery nacos:\/\/127\.0\.0\.1:8848 is not implemented yet/);
+    assert.equal(kube.code, 1);
+    assert.match(kube.stderr, /--discovery: unknown parameter "bogus": expected namespace or port/);
     assert.equal(mixed.code, 1);
     assert.match(mixed.stderr, /either --rules FILE… \(file mode\) or --control-plane, not both/);
     assert.equal(rulesNoStatic.code, 1);
     assert.match(
       rulesNoStatic.stderr,
-      /file mode \(--rules\) takes its endpoints from --discovery static:FILE/,
+      /file mode \(--rules\) takes its endpoints from --discovery static:FILE, nacos:\/\/… or kubernetes/,
     );
     assert.equal(badPort.code, 1);
     assert.match(badPort.stderr, /--app-port/);

@@ -33,7 +33,7 @@ export async function runProxy<H extends Drainable & { ports: unknown }>(
 ): Promise<void> {
   const metrics = new ProxyMetrics({ processMetrics: true });
   const live = new LiveConfig({ ...liveOpts, metrics });
-  const started = startSources(flags, live, metrics);
+  const started = await startSources(flags, live, metrics);
   if (!started.ok) {
     failStart(what, started.lines);
     return;
@@ -49,7 +49,7 @@ export async function runProxy<H extends Drainable & { ports: unknown }>(
   }
   if (sources.connect) {
     const h = hello(handle.ports);
-    sources.connect(h, stateFileFor(flags.stateDir, h.nodeId));
+    sources.connect(h, () => stateFileFor(flags.stateDir, h.nodeId));
   }
   log.info(
     { ...describe, ports: handle.ports, bind: flags.bind, ...sources.status().detail },

@@ -1,4 +1,4 @@
-// Wires a proxy's config sources (rules files, discovery) into its LiveConfig; it starts them, it never routes.
+// Wires a proxy's config sources (rules files or the control plane, and discovery) into its LiveConfig; it starts them, it never routes.
 import { type ConfigError, formatError } from "../config/load.js";
 import { StaticResolver } from "../discovery/static.js";
 import type { Resolver } from "../discovery/types.js";
@@ -16,13 +16,13 @@ export type DiscoverySpec =
   | { kind: "control-plane" }
   | { kind: "static"; file: string }
   | { kind: "nacos"; url: string }
-  | { kind: "kubernetes" };
+  | { kind: "kubernetes"; spec: string };
 
-/** `control-plane` | `static:FILE` | `nacos://HOST:PORT?…` | `kubernetes`. */
+/** `control-plane` | `static:FILE` | `nacos://HOST:PORT?…` | `kubernetes[?…]`. */
 export function parseDiscovery(spec: string): DiscoverySpec | { error: string } {
   const s = spec.trim();
   if (s === "control-plane") return { kind: "control-plane" };
-  if (s === "kubernetes") return { kind: "kubernetes" };
+  if (s === "kubernetes" || s.startsWith("kubernetes?")) return { kind: "kubernetes", spec: s };
   if (s.startsWith("nacos://")) return { kind: "nacos", url: s };
   if (s.startsWith("static:")) {
     const file = s.slice("static:".length);
@@ -39,10 +39,11 @@ export interface Sources {
   status(): { ready: boolean; detail: Record<string, unknown> };
   close(): Promise<void>;
   /**
-   * Control-plane mode only: open the stream once the proxy's listeners are bound, with the hello
-   * that registers this instance (its inbound address is known only then).
+   * Once the proxy's listeners are bound (its inbound address is known only then): control-plane
+   * mode opens its stream with this hello; a registry resolver (Nacos) registers a sidecar's own
+   * instance. `stateFile` is where control-plane mode keeps its last good snapshot.
    */
-  connect?(hello: SyncHello, stateFile: string): void;
+  connect?(hello: SyncHello, stateFile: () => string): void;
 }
 
 /** The control plane a proxy streams from when none is named. */
@@ -50,49 +51,80 @@ export const DEFAULT_CONTROL_PLANE = "127.0.0.1:15010";
 
 export type SourcesStart = { ok: true; sources: Sources } | { ok: false; lines: string[] };
 
-const notImplemented = (what: string): SourcesStart => ({
-  ok: false,
-  lines: [`${what} is not implemented yet: use --rules FILE… with --discovery static:FILE`],
-});
-
 const configErrors = (errors: ConfigError[]): SourcesStart => ({
   ok: false,
   lines: errors.map(formatError),
 });
 
+type Opened = { ok: true; resolver: Resolver } | { ok: false; lines: string[] };
+
+/**
+ * The resolver `--discovery` names (none for `control-plane`). Registry clients are imported only
+ * here, when named: a proxy that does not use them does not carry them in memory.
+ */
+async function openResolver(discovery: DiscoverySpec): Promise<Opened | null> {
+  switch (discovery.kind) {
+    case "control-plane":
+      return null;
+    case "static": {
+      const opened = StaticResolver.open(discovery.file);
+      return opened.ok ? opened : { ok: false, lines: opened.errors.map(formatError) };
+    }
+    case "nacos": {
+      const { NacosResolver, parseNacosUrl } = await import("../discovery/nacos.js");
+      const target = parseNacosUrl(discovery.url);
+      if ("error" in target) return { ok: false, lines: [`--discovery: ${target.error}`] };
+      return { ok: true, resolver: new NacosResolver(target, { log: logger("nacos") }) };
+    }
+    case "kubernetes": {
+      const { KubernetesResolver, parseKubernetesSpec } = await import(
+        "../discovery/kubernetes.js"
+      );
+      const target = parseKubernetesSpec(discovery.spec);
+      if ("error" in target) return { ok: false, lines: [`--discovery: ${target.error}`] };
+      return { ok: true, resolver: new KubernetesResolver(target, { log: logger("kubernetes") }) };
+    }
+  }
+}
+
 /**
  * Start the rules and endpoint sources named by the flags. File rules are installed before this
- * returns; static endpoints arrive on the next microtask. Sources that are not built yet answer
- * with a clear error instead of starting half a proxy.
+ * resolves; endpoints arrive from the resolver later (static: on the next microtask).
  */
-export function startSources(
+export async function startSources(
   flags: SourceFlags,
   live: LiveConfig,
   metrics: ProxyMetrics,
-): SourcesStart {
+): Promise<SourcesStart> {
   const discovery = parseDiscovery(flags.discovery);
   if ("error" in discovery) return { ok: false, lines: [discovery.error] };
-  if (discovery.kind === "nacos" || discovery.kind === "kubernetes")
-    return notImplemented(`--discovery ${flags.discovery}`);
   const rulePaths = splitList(flags.rules);
-  if (rulePaths.length === 0) return controlPlaneSources(flags, discovery, live, metrics);
-  if (flags.controlPlane !== undefined)
+  if (rulePaths.length > 0 && flags.controlPlane !== undefined)
     return {
       ok: false,
       lines: ["give either --rules FILE… (file mode) or --control-plane, not both"],
     };
-  if (discovery.kind !== "static")
+  if (rulePaths.length > 0 && discovery.kind === "control-plane")
     return {
       ok: false,
-      lines: ["file mode (--rules) takes its endpoints from --discovery static:FILE"],
+      lines: [
+        "file mode (--rules) takes its endpoints from --discovery static:FILE, nacos://… or kubernetes",
+      ],
     };
 
-  const opened = StaticResolver.open(discovery.file);
-  if (!opened.ok) return configErrors(opened.errors);
+  const opened = await openResolver(discovery);
+  if (opened !== null && !opened.ok) return { ok: false, lines: opened.lines };
+  const resolver = opened?.resolver;
+  if (rulePaths.length === 0) return controlPlaneSources(flags, resolver, live, metrics);
+
   const rules = startFileRules({ paths: rulePaths, live, metrics });
-  if (!rules.ok) return configErrors(rules.errors);
+  if (!rules.ok) {
+    await resolver?.close();
+    return configErrors(rules.errors);
+  }
   const fileRules: FileRules = rules.source;
-  const endpoints = startResolver(opened.resolver, live, metrics);
+  const endpointSource = resolver as Resolver;
+  const endpoints = startResolver(endpointSource, live, metrics);
   return {
     ok: true,
     sources: {
@@ -100,12 +132,13 @@ export function startSources(
         ready: live.ready() && endpoints.count() !== null,
         detail: {
           rules: { source: "files", files: fileRules.paths, version: fileRules.version },
-          discovery: { source: opened.resolver.source, endpoints: endpoints.count() },
+          discovery: { source: endpointSource.source, endpoints: endpoints.count() },
         },
       }),
+      connect: (hello) => registerSelf(endpointSource, hello),
       async close() {
         fileRules.close();
-        await opened.resolver.close();
+        await endpointSource.close();
       },
     },
   };
@@ -125,14 +158,42 @@ function startResolver(
       log.info({ source: resolver.source, endpoints: endpoints.length }, "endpoints loaded");
     },
     (err) => {
-      metrics.configRejected.inc();
-      log.error(
-        { source: resolver.source, code: err.code, errors: err.errors?.map(formatError) ?? [] },
-        err.message,
+      const rejected = err.code === "LANEMESH_DISCOVERY_REJECTED";
+      if (rejected) metrics.configRejected.inc();
+      (rejected ? log.error : log.warn).call(
+        log,
+        {
+          source: resolver.source,
+          code: err.code,
+          errors: err.errors?.map(formatError) ?? [],
+          endpoints: count,
+        },
+        rejected ? err.message : `${err.message}; the last endpoint set keeps serving`,
       );
     },
   );
   return { count: () => count };
+}
+
+/** A sidecar publishes its own instance to a registry resolver that takes registrations. */
+function registerSelf(resolver: Resolver, hello: SyncHello): void {
+  if (resolver.register === undefined || hello.role !== "sidecar") return;
+  const address = hello.address ?? "";
+  const colon = address.lastIndexOf(":");
+  const self = {
+    service: hello.app ?? "",
+    address: address.slice(0, colon).replace(/^\[|\]$/g, ""),
+    port: Number(address.slice(colon + 1)),
+    tag: hello.tag === "" ? null : (hello.tag ?? null),
+  };
+  resolver.register(self).then(
+    () => log.info({ source: resolver.source, ...self }, "registered this instance"),
+    (err: unknown) =>
+      log.error(
+        { source: resolver.source, ...self, err: err instanceof Error ? err.message : String(err) },
+        "could not register this instance",
+      ),
+  );
 }
 
 /**
@@ -141,19 +202,12 @@ function startResolver(
  */
 function controlPlaneSources(
   flags: SourceFlags,
-  discovery: DiscoverySpec,
+  resolver: Resolver | undefined,
   live: LiveConfig,
   metrics: ProxyMetrics,
 ): SourcesStart {
   const target = flags.controlPlane ?? DEFAULT_CONTROL_PLANE;
-  let resolver: Resolver | undefined;
-  let endpoints: { count(): number | null } | undefined;
-  if (discovery.kind === "static") {
-    const opened = StaticResolver.open(discovery.file);
-    if (!opened.ok) return configErrors(opened.errors);
-    resolver = opened.resolver;
-    endpoints = startResolver(resolver, live, metrics);
-  }
+  const endpoints = resolver ? startResolver(resolver, live, metrics) : undefined;
   let sub: ReturnType<typeof startSync> | undefined;
   return {
     ok: true,
@@ -164,15 +218,17 @@ function controlPlaneSources(
           hello,
           live,
           metrics,
-          stateFile,
+          stateFile: stateFile(),
           log: logger("sync", { controlPlane: target }),
           endpoints: resolver === undefined,
         });
+        if (resolver) registerSelf(resolver, hello);
       },
       status() {
         const st = sub?.status();
         return {
-          ready: (st?.ready ?? false) && live.ready(),
+          ready:
+            (st?.ready ?? false) && live.ready() && (endpoints ? endpoints.count() !== null : true),
           detail: {
             rules: { source: "control-plane", target, ...(st?.detail ?? { connected: false }) },
             ...(resolver

@@ -313,7 +313,16 @@ async function fetchText(url: string, headers: Record<string, string> = {}) {
 
 /** Start everything on loopback (ports chosen free beforehand) and wait until all are ready. */
 export async function startScenario(
-  opts: { forward?: string; rules?: string } = {},
+  opts: {
+    forward?: string;
+    rules?: string;
+    /** `--discovery` of every proxy instead of the static file of the chosen ports. */
+    discovery?: string;
+    /** Extra environment of the proxies (e.g. KUBECONFIG). */
+    proxyEnv?: Record<string, string>;
+    /** Called with the ports once chosen, before any process starts (to fill a registry). */
+    beforeStart?: (ports: Record<AppKey, AppPorts>) => Promise<void> | void;
+  } = {},
 ): Promise<Scenario> {
   const dir = mkdtempSync(join(tmpdir(), "lanemesh-chain-"));
   const rulesFile = join(dir, "rules.yaml");
@@ -328,8 +337,15 @@ export async function startScenario(
   writeFileSync(rulesFile, opts.rules ?? scenarioRules());
   writeFileSync(endpointsFile, endpointsYaml(ports));
 
+  await opts.beforeStart?.(ports);
   const procs = new ProcGroup();
-  const sources = ["--rules", rulesFile, "--discovery", `static:${endpointsFile}`];
+  const sources = [
+    "--rules",
+    rulesFile,
+    "--discovery",
+    opts.discovery ?? `static:${endpointsFile}`,
+  ];
+  const env = opts.proxyEnv ?? {};
   const common = ["--bind", "127.0.0.1", "--drain-seconds", "1", ...sources];
   const startApp = (k: AppKey, forward: string): Proc => {
     const a = APPS[k];
@@ -348,18 +364,15 @@ export async function startScenario(
       forward,
     ]);
   };
-  const gateway = procs.spawn("gateway", [
+  const gateway = procs.spawn(
     "gateway",
-    "--port",
-    String(gatewayPort),
-    "--admin-port",
-    String(gatewayAdmin),
-    ...common,
-  ]);
+    ["gateway", "--port", String(gatewayPort), "--admin-port", String(gatewayAdmin), ...common],
+    env,
+  );
   const sidecars = {} as Record<AppKey, Proc>;
   const apps = {} as Record<AppKey, Proc>;
   for (const k of APP_KEYS) {
-    sidecars[k] = procs.spawn(`sidecar ${k}`, sidecarArgs(k, ports[k], common));
+    sidecars[k] = procs.spawn(`sidecar ${k}`, sidecarArgs(k, ports[k], common), env);
     apps[k] = startApp(k, opts.forward ?? "traceparent");
   }
   const waitApps = () => Promise.all(APP_KEYS.map((k) => waitListening(apps[k], ports[k].app)));
@@ -423,4 +436,21 @@ export async function startScenario(
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Poll `get` until `ok` holds for its answer (every 100 ms), or fail with the last answer. */
+export async function until<T>(
+  what: string,
+  get: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 20_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: T | undefined;
+  while (Date.now() < deadline) {
+    last = await get();
+    if (ok(last)) return last;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${what}: not reached in ${timeoutMs} ms; last answer ${JSON.stringify(last)}`);
 }
