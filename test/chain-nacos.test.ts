@@ -1,6 +1,7 @@
 // The seed's chain with `--discovery nacos://…` in real processes: four instances registered as their apps would (tag in Nacos metadata), C gray only by its own sidecar's registration; a lost registry leaves the last set serving.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { chainOf, cpFixture, startCpMesh } from "./helpers/cp-procs.js";
 import { FakeNacos } from "./helpers/nacos-server.js";
 import { APP_KEYS, APPS, type Scenario, startScenario, until } from "./helpers/procs.js";
 
@@ -62,6 +63,48 @@ describe("the chain over Nacos discovery (real processes)", { timeout: 120_000 }
       const r = await s.get("/a", { canary: "gray" });
       assert.equal(r.status, 200, r.body);
       assert.match(r.body, / -> Cgray\[/);
+    }
+  });
+});
+
+describe("control-plane mode with Nacos discovery (real processes)", { timeout: 120_000 }, () => {
+  it("rules from the control plane, endpoints from Nacos, every sidecar registered by itself", async () => {
+    const nacos = await FakeNacos.start();
+    const mesh = await startCpMesh({
+      initial: [cpFixture("base.yaml"), cpFixture("gray-lane.yaml")],
+      discovery: `nacos://${nacos.addr}?group=${GROUP}`,
+    });
+    try {
+      // Nothing was put into Nacos by the test: each instance is there by its sidecar's hello.
+      for (const k of APP_KEYS) {
+        const a = APPS[k];
+        const listed = await until(
+          `${k} registered`,
+          async () =>
+            nacos
+              .instances({ group: GROUP, service: a.service })
+              .find((i) => i.port === mesh.ports[k].inbound),
+          (i) => i !== undefined,
+        );
+        assert.equal(listed?.metadata["lanemesh.io/tag"], a.tag ?? undefined, k);
+      }
+      // Each proxy sees the registrations as Nacos pushes them (about 0.5 s): wait for both chains.
+      await until(
+        "the gray chain",
+        () => mesh.get({ canary: "gray" }),
+        (r) => chainOf(r.body) === "gray",
+      );
+      await until(
+        "the base chain",
+        () => mesh.get(),
+        (r) => chainOf(r.body) === "base",
+      );
+      const ready = await mesh.ready("b");
+      assert.equal(ready?.status, 200);
+      assert.match(JSON.stringify(ready?.body), /"source":"nacos:\/\//);
+    } finally {
+      await mesh.close();
+      await nacos.close();
     }
   });
 });

@@ -1,6 +1,9 @@
 // Tests of --discovery kubernetes: the spec parser, and the resolver driven through the official client against the fake API server (mapping, watch events, re-watch and 410 re-list, outage, RBAC, a sidecar fed by it, lazy loading).
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
@@ -836,7 +839,12 @@ describe("process hygiene", () => {
         }),
       );
       const release = s.holdWatches();
+      // The child closes its resolver only once the server holds both of its watch requests
+      // (the parent says so by creating the file GO): close() must then end them itself.
+      const dir = mkdtempSync(join(tmpdir(), "lanemesh-kube-close-"));
+      const go = join(dir, "go");
       const script = `
+        const { existsSync } = await import("node:fs");
         const { KubeConfig } = await import("@kubernetes/client-node");
         const { KubernetesResolver } = await import(${JSON.stringify(MODULE)});
         const kc = new KubeConfig();
@@ -844,11 +852,22 @@ describe("process hygiene", () => {
         const r = new KubernetesResolver({ namespaces: ["held"], port: null }, { kubeConfig: kc });
         r.start((eps) => {
           console.log("emitted", eps.length);
-          r.close().then(() => console.log("closed"));
+          const wait = setInterval(() => {
+            if (!existsSync(process.env.GO)) return;
+            clearInterval(wait);
+            r.close().then(() => console.log("closed"));
+          }, 20);
         }, (e) => console.log("error", e.code));
       `;
-      const out = await child(script, { KC: JSON.stringify(s.kubeConfigOptions()) });
+      const running = child(script, { KC: JSON.stringify(s.kubeConfigOptions()), GO: go });
+      const deadline = Date.now() + 10_000;
+      while (s.requests.filter((q) => q.watch).length < 2 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      writeFileSync(go, "");
+      const out = await running;
       release();
+      rmSync(dir, { recursive: true, force: true });
       assert.equal(out.killed, false, "the child had to be killed: something kept it alive");
       assert.equal(out.code, 0, out.stderr);
       assert.equal(out.stdout, "emitted 1\nclosed\n");

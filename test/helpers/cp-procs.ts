@@ -217,6 +217,8 @@ export interface CpMeshOptions {
   /** Resource files applied (one `lanemesh apply`) before the proxies start. */
   initial: string[];
   debounceMs?: number;
+  /** `--discovery` of the proxies (default: control-plane). */
+  discovery?: string;
 }
 
 /** Start the control plane, apply `initial`, then the gateway, sidecars and apps; all ready. */
@@ -247,6 +249,7 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
     cpTarget,
     "--state-dir",
     stateDir,
+    ...(opts.discovery ? ["--discovery", opts.discovery] : []),
   ];
 
   const startControlPlane = async (): Promise<Proc> => {
