@@ -10,9 +10,12 @@ import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import type { Endpoint } from "../src/config/types.js";
 import {
+  endpointsFromSlices,
   KubernetesResolver,
   type KubernetesTarget,
+  type PodLookup,
   parseKubernetesSpec,
+  type SliceLike,
 } from "../src/discovery/kubernetes.js";
 import type { ResolverError } from "../src/discovery/types.js";
 import type { ProxyHandle } from "../src/proxy/handle.js";
@@ -149,6 +152,36 @@ describe("parseKubernetesSpec", () => {
     const target = parseKubernetesSpec(spec) as KubernetesTarget;
     assert.equal(new KubernetesResolver(target).source, spec);
     assert.equal(new KubernetesResolver({ namespaces: null, port: null }).source, "kubernetes");
+  });
+});
+
+describe("endpointsFromSlices (pure)", () => {
+  test("a pod labelled base (any case) is untagged; an invalid label keeps the pod out", () => {
+    const slice = endpointSlice({
+      namespace: "m",
+      name: "sc-x",
+      service: "sc-x",
+      ports: [{ name: "http", port: 80 }],
+      endpoints: [
+        { address: "10.9.0.1", pod: "x-1" },
+        { address: "10.9.0.2", pod: "x-2" },
+        { address: "10.9.0.3", pod: "x-3" },
+      ],
+    });
+    const labels: Record<string, string> = { "x-1": "Base", "x-2": "gray", "x-3": "not a tag!" };
+    const lookup: PodLookup = (_namespace, name) => ({
+      metadata: { labels: { "lanemesh.io/tag": labels[name] ?? "" } },
+    });
+    const { endpoints, problems } = endpointsFromSlices([slice as SliceLike], lookup, null);
+    assert.deepEqual(
+      endpoints.map((e) => [e.address, e.tag]),
+      [
+        ["10.9.0.1", null],
+        ["10.9.0.2", "gray"],
+      ],
+    );
+    assert.equal(problems.length, 1);
+    assert.match(problems[0] ?? "", /x-3.*not a lane tag/);
   });
 });
 

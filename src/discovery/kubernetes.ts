@@ -193,7 +193,8 @@ export function endpointsFromSlices(
               );
               continue;
             }
-            tag = label;
+            // "base" is the reserved name of untagged instances, as static and Nacos read it.
+            tag = label.toLowerCase() === "base" ? null : label;
           }
           const annotations = pod.metadata?.annotations ?? {};
           const inbound = annotations[INBOUND_PORT_ANNOTATION];
