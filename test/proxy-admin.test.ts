@@ -2,29 +2,15 @@
 import assert from "node:assert/strict";
 import { connect } from "node:net";
 import { describe, it } from "node:test";
-import { startGateway } from "../src/proxy/gateway.js";
 import { LiveConfig } from "../src/sync/state.js";
-import { ProxyMetrics } from "../src/telemetry/metrics.js";
-import { endpoint, seedRules } from "./helpers/mesh.js";
+import { endpoint, loopbackGateway, seedRules } from "./helpers/mesh.js";
 import { type Reply, send, TestUpstream } from "./helpers/upstream.js";
 
 async function gatewayTo(reply: Reply | undefined, drainSeconds = 5, ready = true) {
   const upstream = await TestUpstream.start("A", reply);
   const live = new LiveConfig({ gateway: "default" });
   const status = { ready, detail: { controlPlane: "connected" } };
-  const handle = await startGateway({
-    gateway: "default",
-    bindHost: "127.0.0.1",
-    port: 0,
-    adminPort: 0,
-    tagHeader: "x-lane-tag",
-    trustTagHeader: false,
-    live,
-    metrics: new ProxyMetrics(),
-    accessLog: false,
-    drainSeconds,
-    status: () => status,
-  });
+  const handle = await loopbackGateway({ live, drainSeconds, status: () => status });
   const gw = handle.ports.gateway as number;
   const admin = handle.ports.admin as number;
   const configure = () => live.setAll(seedRules(), [endpoint("sc-a", upstream.port)], "7");

@@ -11,11 +11,9 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import type { ForwardOutcome } from "../src/proxy/forward.js";
 import { H1Forwarder } from "../src/proxy/forward-h1.js";
-import { startGateway } from "../src/proxy/gateway.js";
 import type { ProxyHandle } from "../src/proxy/handle.js";
 import { LiveConfig } from "../src/sync/state.js";
-import { ProxyMetrics } from "../src/telemetry/metrics.js";
-import { endpoint, seedRules } from "./helpers/mesh.js";
+import { endpoint, loopbackGateway, seedRules } from "./helpers/mesh.js";
 import { send } from "./helpers/upstream.js";
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -44,18 +42,7 @@ describe("streaming through the gateway", () => {
     upstream.server.on("connection", () => connections++);
     const live = new LiveConfig({ gateway: "default" });
     live.setAll(seedRules(), [endpoint("sc-a", upstream.port)], "1");
-    gateway = await startGateway({
-      gateway: "default",
-      bindHost: "127.0.0.1",
-      port: 0,
-      adminPort: 0,
-      tagHeader: "x-lane-tag",
-      trustTagHeader: false,
-      live,
-      metrics: new ProxyMetrics(),
-      accessLog: false,
-      drainSeconds: 1,
-    });
+    gateway = await loopbackGateway({ live });
   });
   after(async () => {
     await gateway.close();

@@ -14,6 +14,7 @@ import {
   UpstreamConnection,
 } from "./h1-connection.js";
 import { nativeParserAvailable } from "./h1-parser.js";
+import { openTunnel } from "./tunnel.js";
 
 /*
  * Defaults (constants until flags exist):
@@ -249,7 +250,9 @@ export class H1Forwarder implements Forwarder {
   }
 
   dispatch(job: ForwardJob): void {
-    this.pool(job.upstream).dispatch(job);
+    const tunnel = job.tunnel;
+    if (tunnel) openTunnel(job, tunnel, this.settings.connectTimeoutMs);
+    else this.pool(job.upstream).dispatch(job);
   }
 
   forward(call: ForwardCall): Promise<ForwardOutcome> {

@@ -1,4 +1,5 @@
 // The forward stage's contract: send one request to one chosen instance and stream the answer back; it never picks instances nor decides lanes.
+import type { Socket } from "node:net";
 import type { Readable } from "node:stream";
 
 /*
@@ -30,6 +31,15 @@ export interface ResponseSink {
   off(event: "drain" | "close", listener: () => void): unknown;
 }
 
+/** An Upgrade request (WebSocket): the client's connection, taken over once the answer comes. */
+export interface Tunnel {
+  readonly socket: Socket;
+  /** Bytes the client sent after its request head. */
+  readonly head: Buffer;
+  /** The client's Upgrade header value (e.g. `websocket`). */
+  readonly protocol: string;
+}
+
 export interface ForwardCall {
   readonly upstream: Upstream;
   readonly method: string;
@@ -46,6 +56,8 @@ export interface ForwardCall {
    */
   readonly interceptAppUnavailable: boolean;
   readonly res: ResponseSink;
+  /** Set for an Upgrade request: the forwarder opens a tunnel (tunnel.ts) instead. */
+  readonly tunnel?: Tunnel | null;
   /** Called once, right after the response head was written to `res`. */
   onHead(status: number): void;
 }

@@ -33,7 +33,10 @@ function headIsClean(head: string, lines: number): boolean {
 }
 
 /** The request head of `job` for the instance at `where`; null when a header would add a line. */
-export function requestHead(job: ForwardJob, where: string): RequestHead | null {
+export function requestHead(
+  job: Pick<ForwardJob, "method" | "path" | "headers" | "body">,
+  where: string,
+): RequestHead | null {
   let text = `${job.method} ${job.path} HTTP/1.1\r\n`;
   let lines = 2;
   let host = false;

@@ -33,8 +33,9 @@ import type { Exchange, Recorder } from "./record.js";
  * Transfer-Encoding → 400; two Host headers → 400. Tag header given twice, comma-joined, spelled
  * with `_` or not a lane tag → 400 LANEMESH_BAD_TAG_HEADER (propagation/tag.ts, at every
  * listener, the gateway included even when it strips the tag). A refused request is never
- * forwarded. CONNECT (tunnels) is not supported: Node closes such connections; Upgrade requests
- * (WebSocket) are forwarded as plain requests without the Upgrade header.
+ * forwarded. CONNECT is not supported: Node closes such connections. Upgrade requests (WebSocket)
+ * pass the same checks and stages as any request and become tunnels (tunnel.ts); while draining
+ * they are refused with 503.
  */
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const MAX_HEADERS = 100;
@@ -119,6 +120,16 @@ function parserError(err: Error & { code?: string }): ProxyError {
   }
 }
 
+/** The Upgrade header's value as received (the last one when repeated). */
+function upgradeProtocol(raw: readonly string[]): string {
+  let value = "";
+  for (let i = 0; i < raw.length - 1; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 7 && name.toLowerCase() === "upgrade") value = raw[i + 1] as string;
+  }
+  return value;
+}
+
 /** One listening server and the requests in flight on it. */
 export class Listener {
   private readonly inFlight = new Set<ServerResponse>();
@@ -167,6 +178,12 @@ export class Listener {
     server.on("request", (req: IncomingMessage, res: ProxyResponse) =>
       listener.accept(req, res, opts),
     );
+    const proxy = opts.proxy;
+    if (proxy !== undefined) {
+      server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) =>
+        listener.acceptUpgrade(req, socket, head, proxy),
+      );
+    }
     return listener;
   }
 
@@ -182,9 +199,14 @@ export class Listener {
     }
     const x = proxy.recorder.track(req, res);
     res.exchange = x;
-    const refused = checkRequest(req.rawHeaders, MAX_HEADERS, x);
+    this.handle(x, proxy);
+  }
+
+  /** The edge checks, then the listener's stages; a refusal is answered and closes the connection. */
+  private handle(x: Exchange, proxy: NonNullable<ListenerOptions["proxy"]>): void {
+    const refused = checkRequest(x.req.rawHeaders, MAX_HEADERS, x);
     if (refused !== null) {
-      res.setHeader("connection", "close");
+      x.res.setHeader("connection", "close");
       proxy.recorder.fail(x, refused);
       return;
     }
@@ -193,6 +215,34 @@ export class Listener {
     } catch (err) {
       proxy.recorder.crashed(x, err);
     }
+  }
+
+  /**
+   * An Upgrade request: Node hands over the connection. A response bound to it answers refusals
+   * and errors like any request's (then the connection closes); otherwise the forwarder tunnels.
+   */
+  private acceptUpgrade(
+    req: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+    proxy: NonNullable<ListenerOptions["proxy"]>,
+  ): void {
+    socket.on("error", () => socket.destroy());
+    const res = new ProxyResponse(req);
+    res.assignSocket(socket);
+    res.shouldKeepAlive = false;
+    res.on("finish", () => socket.end());
+    this.inFlight.add(res);
+    res.listener = this;
+    res.on("close", onResponseClose);
+    const x = proxy.recorder.track(req, res);
+    res.exchange = x;
+    x.tunnel = { socket, head, protocol: upgradeProtocol(req.rawHeaders) };
+    if (this.draining) {
+      proxy.recorder.fail(x, new ProxyError("LANEMESH_NOT_READY", "draining: no new tunnels"));
+      return;
+    }
+    this.handle(x, proxy);
   }
 
   private serve(req: IncomingMessage, res: ServerResponse, opts: ListenerOptions): void {
@@ -242,12 +292,13 @@ export class Listener {
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
-  /** Close the server and every connection now. */
+  /** Close the server and every connection now (tunnels included: Node no longer tracks those). */
   close(): Promise<void> {
     this.draining = true;
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
+      for (const res of this.inFlight) res.socket?.destroy();
       for (const w of this.idleWaiters) w();
       this.idleWaiters = [];
     });

@@ -12,7 +12,7 @@ import type {
 } from "../telemetry/metrics.js";
 import type { RequestFacts } from "./edge.js";
 import { ProxyError, sendError } from "./errors.js";
-import type { ForwardJob, ForwardOutcome, Upstream } from "./forward.js";
+import type { ForwardJob, ForwardOutcome, Tunnel, Upstream } from "./forward.js";
 import { upstreamKey } from "./forward.js";
 
 /*
@@ -67,6 +67,8 @@ export class Exchange implements ForwardJob, RequestFacts {
   headers: string[] = NO_HEADERS;
   body: Readable | null = null;
   interceptAppUnavailable = false;
+  /** An Upgrade request: its connection, for the tunnel (listener.ts, tunnel.ts). */
+  tunnel: Tunnel | null = null;
   flow: Flow | null = null;
   /** Outbound and gateway: the picker and first instance, for one retry elsewhere. */
   picker: Picker | null = null;
@@ -122,6 +124,7 @@ export class Recorder {
   head(x: Exchange, status: number): void {
     if (x.recorded) return;
     x.recorded = true;
+    if (x.tunnel !== null) x.res.statusCode = status; // written raw: for the access log
     const s = this.seriesFor(x.service, x.served ?? BASE);
     s.duration.observe((performance.now() - x.started) / 1000);
     let counter = s.codes.get(status);
@@ -181,7 +184,8 @@ export class Recorder {
 
   /** The response closed (finished, or the client left); called once per Exchange. */
   closed(x: Exchange): void {
-    const status = x.res.headersSent ? x.res.statusCode : CLIENT_CLOSED;
+    const status =
+      x.res.headersSent || (x.tunnel !== null && x.recorded) ? x.res.statusCode : CLIENT_CLOSED;
     if (!x.recorded) this.head(x, status);
     if (this.access === null) return;
     this.access.info({

@@ -8,7 +8,7 @@ import {
   type Route,
   type RuleSet,
 } from "../../src/config/types.js";
-import { startGateway } from "../../src/proxy/gateway.js";
+import { type GatewayOptions, startGateway } from "../../src/proxy/gateway.js";
 import type { ProxyHandle } from "../../src/proxy/handle.js";
 import { type SidecarOptions, startSidecar } from "../../src/proxy/sidecar.js";
 import { LiveConfig } from "../../src/sync/state.js";
@@ -79,6 +79,24 @@ export function loopbackSidecar(
     outboundPort: 0,
     adminPort: 0,
     tagHeader: "x-lane-tag",
+    metrics: new ProxyMetrics(),
+    accessLog: false,
+    drainSeconds: 1,
+    ...opts,
+  });
+}
+
+/** A gateway `default` on 127.0.0.1 with ephemeral ports and quiet test defaults; `opts` overrides any. */
+export function loopbackGateway(
+  opts: Pick<GatewayOptions, "live"> & Partial<GatewayOptions>,
+): Promise<ProxyHandle> {
+  return startGateway({
+    gateway: "default",
+    bindHost: "127.0.0.1",
+    port: 0,
+    adminPort: 0,
+    tagHeader: "x-lane-tag",
+    trustTagHeader: false,
     metrics: new ProxyMetrics(),
     accessLog: false,
     drainSeconds: 1,
@@ -199,17 +217,10 @@ export async function startMesh(opts: {
     instances[spec.key] = { ...spec, app, sidecar, metrics };
   }
   const gatewayMetrics = new ProxyMetrics();
-  const gateway = await startGateway({
-    gateway: "default",
-    bindHost: "127.0.0.1",
-    port: 0,
-    adminPort: 0,
-    tagHeader: "x-lane-tag",
-    trustTagHeader: false,
+  const gateway = await loopbackGateway({
     live,
     metrics: gatewayMetrics,
     accessLog: opts.accessLog ?? false,
-    drainSeconds: 1,
   });
   const endpoints = () =>
     Object.values(instances).map((i) =>
