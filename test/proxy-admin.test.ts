@@ -78,6 +78,37 @@ describe("admin listener", () => {
   });
 });
 
+describe("client keep-alive", () => {
+  it("an idle client connection is still served after 6 s (60 s idle timeout, not Node's 5 s)", async () => {
+    const t = await gatewayTo(undefined);
+    const sock = connect(t.gw, "127.0.0.1");
+    try {
+      t.configure();
+      sock.setEncoding("latin1");
+      let got = "";
+      sock.on("data", (d: string) => {
+        got += d;
+      });
+      const closed = new Promise<string>((r) => sock.once("close", () => r("closed")));
+      const answers = async (n: number) => {
+        while ((got.match(/HTTP\/1\.1 200/g) ?? []).length < n) {
+          const r = await Promise.race([closed, new Promise((ok) => setTimeout(ok, 20))]);
+          if (r === "closed") assert.fail(`connection closed after ${n - 1} answers: ${got}`);
+        }
+      };
+      sock.write("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+      await answers(1);
+      assert.match(got, /keep-alive: timeout=60/i);
+      await new Promise((r) => setTimeout(r, 6000));
+      sock.write("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+      await answers(2);
+    } finally {
+      sock.destroy();
+      await t.close();
+    }
+  });
+});
+
 describe("drain", () => {
   it("finishes a slow request with Connection: close, refuses new connections, fails /ready", async () => {
     let release = () => {};

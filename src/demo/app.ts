@@ -124,7 +124,9 @@ function callNext(
 /** Start the app; resolves once it listens. */
 export async function startDemoApp(opts: DemoAppOptions): Promise<DemoApp> {
   const next = opts.next === null ? null : new URL(opts.next);
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  // Idle connections closed after 30 s, before the sidecar's 60 s: a connection is never reused
+  // just as the other side closes it.
+  const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 30_000 });
   const label = `${opts.name}${opts.tag ?? ""}`;
   const config = opts.configLabel === null ? "" : `[config=${opts.configLabel}]`;
 

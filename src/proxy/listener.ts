@@ -15,7 +15,7 @@ import type { Exchange, Recorder } from "./record.js";
  * | header field count        | 100     | 431 LANEMESH_HEADERS_TOO_LARGE                         |
  * | time to receive headers   | 15 s    | 408 LANEMESH_REQUEST_TIMEOUT, connection closed         |
  * | time to receive a request | 300 s   | 408 LANEMESH_REQUEST_TIMEOUT (headers and whole body)   |
- * | idle client keep-alive    | 5 s     | connection closed                                      |
+ * | idle client keep-alive    | 60 s    | connection closed                                      |
  * Node checks the two request timers every 5 s, so they fire up to 5 s late.
  *
  * Upstream side (forward-h1.ts), per instance: up to 128 connections, idle ones closed after
@@ -41,7 +41,13 @@ export const MAX_HEADER_BYTES = 16 * 1024;
 export const MAX_HEADERS = 100;
 export const HEADERS_TIMEOUT_MS = 15_000;
 export const REQUEST_TIMEOUT_MS = 300_000;
-export const CLIENT_KEEP_ALIVE_MS = 5_000;
+/*
+ * Long, as Envoy's (1 h) and nginx's (75 s): a client that reuses a keep-alive connection just as
+ * the server closes it gets ECONNRESET on a request that never reached us, and apps' pools often
+ * do not close idle connections first (Node's own Agent without a `timeout` ignores the server's
+ * Keep-Alive hint). With 5 s, an app behind the sidecar saw such resets under bursty load.
+ */
+export const CLIENT_KEEP_ALIVE_MS = 60_000;
 export const TIMEOUT_CHECK_INTERVAL_MS = 5_000;
 
 export class InsecureParserError extends Error {
