@@ -155,6 +155,28 @@ describe("parseKubernetesSpec", () => {
   });
 });
 
+/** A pod `name` at `ip` and a slice `slice` of `service` listing it on port 8080 (named http). */
+function onePod(
+  s: FakeKubeApiServer,
+  ns: string,
+  service: string,
+  name: string,
+  ip: string,
+  slice: string,
+): void {
+  s.apply("pods", pod({ namespace: ns, name, ip }));
+  s.apply(
+    "endpointslices",
+    endpointSlice({
+      namespace: ns,
+      name: slice,
+      service,
+      ports: [{ name: "http", port: 8080 }],
+      endpoints: [{ address: ip, pod: name }],
+    }),
+  );
+}
+
 describe("endpointsFromSlices (pure)", () => {
   test("a pod labelled base (any case) is untagged; an invalid label keeps the pod out", () => {
     const slice = endpointSlice({
@@ -422,18 +444,7 @@ describe("KubernetesResolver against the fake API server", () => {
   test("watch events reach onEndpoints: new gray pod, removed endpoint, relabel, deleted slice", async () => {
     const s = await server();
     const ns = "shop";
-    const ports = [{ name: "http", port: 8080 }];
-    s.apply("pods", pod({ namespace: ns, name: "c-1", ip: "10.1.0.1" }));
-    s.apply(
-      "endpointslices",
-      endpointSlice({
-        namespace: ns,
-        name: "sc-c-1",
-        service: "sc-c",
-        ports,
-        endpoints: [{ address: "10.1.0.1", pod: "c-1" }],
-      }),
-    );
+    onePod(s, ns, "sc-c", "c-1", "10.1.0.1", "sc-c-1");
     const r = run(s, { namespaces: [ns], port: null });
     await r.until((e) => e.length === 1, "the first emission");
 
@@ -489,18 +500,7 @@ describe("KubernetesResolver against the fake API server", () => {
   test("a watch the server ends is resumed; a 410 on re-watch (event or status) re-lists", async () => {
     const s = await server();
     const ns = "gone";
-    const ports = [{ name: "http", port: 8080 }];
-    s.apply("pods", pod({ namespace: ns, name: "d-1", ip: "10.2.0.1" }));
-    s.apply(
-      "endpointslices",
-      endpointSlice({
-        namespace: ns,
-        name: "sc-d",
-        service: "sc-d",
-        ports,
-        endpoints: [{ address: "10.2.0.1", pod: "d-1" }],
-      }),
-    );
+    onePod(s, ns, "sc-d", "d-1", "10.2.0.1", "sc-d");
     const r = run(s, { namespaces: [ns], port: null });
     await r.until((e) => e.length === 1, "the first emission");
     const lists = () => s.requests.filter((q) => q.resource !== null && !q.watch).length;
@@ -591,18 +591,7 @@ describe("KubernetesResolver against the fake API server", () => {
   test("API server down: one UNAVAILABLE per outage, the last set kept; back: changes arrive", async () => {
     const s = await server();
     const ns = "mall";
-    const ports = [{ name: "http", port: 8080 }];
-    s.apply("pods", pod({ namespace: ns, name: "e-1", ip: "10.3.0.1" }));
-    s.apply(
-      "endpointslices",
-      endpointSlice({
-        namespace: ns,
-        name: "sc-e",
-        service: "sc-e",
-        ports,
-        endpoints: [{ address: "10.3.0.1", pod: "e-1" }],
-      }),
-    );
+    onePod(s, ns, "sc-e", "e-1", "10.3.0.1", "sc-e");
     const r = run(s, { namespaces: [ns], port: null });
     await r.until((e) => e.length === 1, "the first emission");
     const emitted = r.sets.length;
@@ -663,17 +652,7 @@ describe("KubernetesResolver against the fake API server", () => {
   test("RBAC 403 on list → FORBIDDEN naming the resource and namespace; granted later → endpoints", async () => {
     const s = await server();
     const ns = "locked";
-    s.apply("pods", pod({ namespace: ns, name: "f-1", ip: "10.4.0.1" }));
-    s.apply(
-      "endpointslices",
-      endpointSlice({
-        namespace: ns,
-        name: "sc-f",
-        service: "sc-f",
-        ports: [{ name: "http", port: 8080 }],
-        endpoints: [{ address: "10.4.0.1", pod: "f-1" }],
-      }),
-    );
+    onePod(s, ns, "sc-f", "f-1", "10.4.0.1", "sc-f");
     s.forbid("endpointslices", ns);
     const r = run(s, { namespaces: [ns], port: null });
     await until(() => r.errors.length >= 1, "onError for the 403");

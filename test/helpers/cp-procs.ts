@@ -6,9 +6,9 @@ import { performance } from "node:perf_hooks";
 import { Agent, request } from "undici";
 import {
   APP_KEYS,
-  APPS,
   type AppKey,
   type AppPorts,
+  appArgs,
   type CliResult,
   freePorts,
   type Proc,
@@ -343,19 +343,7 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
     const apps = {} as Record<AppKey, Proc>;
     for (const k of APP_KEYS) {
       startSidecar(k);
-      const a = APPS[k];
-      apps[k] = procs.spawn(`app ${k}`, [
-        "demo-app",
-        "--name",
-        a.name,
-        ...(a.tag ? ["--tag", a.tag] : []),
-        "--port",
-        String(ports[k].app),
-        "--proxy",
-        `http://127.0.0.1:${ports[k].outbound}`,
-        ...(a.next ? ["--next", a.next] : []),
-        ...(a.configLabel ? ["--config-label", a.configLabel] : []),
-      ]);
+      apps[k] = procs.spawn(`app ${k}`, appArgs(k, ports[k]));
     }
     await Promise.all([
       waitReady(gateway, gatewayAdmin),

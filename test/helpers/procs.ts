@@ -229,6 +229,23 @@ export function sidecarArgs(k: AppKey, p: AppPorts, common: string[]): string[] 
   ];
 }
 
+/** `demo-app` arguments of instance `k`, calling on through its sidecar's outbound port. */
+export function appArgs(k: AppKey, p: AppPorts): string[] {
+  const a = APPS[k];
+  return [
+    "demo-app",
+    "--name",
+    a.name,
+    ...(a.tag ? ["--tag", a.tag] : []),
+    "--port",
+    String(p.app),
+    "--proxy",
+    `http://127.0.0.1:${p.outbound}`,
+    ...(a.next ? ["--next", a.next] : []),
+    ...(a.configLabel ? ["--config-label", a.configLabel] : []),
+  ];
+}
+
 /** The five demo-app instances of DESIGN.md §1. */
 export const APPS: Record<AppKey, AppSpec> = {
   a: { service: "sc-a", name: "A", tag: null, next: "http://sc-b/", configLabel: "base" },
@@ -348,21 +365,7 @@ export async function startScenario(
   const env = opts.proxyEnv ?? {};
   const common = ["--bind", "127.0.0.1", "--drain-seconds", "1", ...sources];
   const startApp = (k: AppKey, forward: string): Proc => {
-    const a = APPS[k];
-    return procs.spawn(`app ${k}`, [
-      "demo-app",
-      "--name",
-      a.name,
-      ...(a.tag ? ["--tag", a.tag] : []),
-      "--port",
-      String(ports[k].app),
-      "--proxy",
-      `http://127.0.0.1:${ports[k].outbound}`,
-      ...(a.next ? ["--next", a.next] : []),
-      ...(a.configLabel ? ["--config-label", a.configLabel] : []),
-      "--forward",
-      forward,
-    ]);
+    return procs.spawn(`app ${k}`, [...appArgs(k, ports[k]), "--forward", forward]);
   };
   const gateway = procs.spawn(
     "gateway",
