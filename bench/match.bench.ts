@@ -1,10 +1,10 @@
 // Micro benchmark of the gateway's lane matcher (50 lanes × 5 conditions); prints median ns/op per case, never asserts.
 // Run: npx tsc -p . && node dist/bench/match.bench.js   (BENCH_RUNS, BENCH_MS tune the effort)
 import type { Condition, Lane, RuleSet } from "../src/config/types.js";
-import { percentBucket } from "../src/rules/hash.js";
-import { compileMatcher, type LaneDecision } from "../src/rules/matcher.js";
-import type { RequestView } from "../src/rules/request.js";
-import { requestViewFromIncoming } from "../src/rules/view.js";
+import { percentBucket } from "../src/lane/rules/hash.js";
+import { compileMatcher, type LaneDecision } from "../src/lane/rules/matcher.js";
+import type { RequestView } from "../src/lane/rules/request.js";
+import { requestViewFromIncoming } from "../src/lane/rules/view.js";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const TARGET_MS = Number(process.env.BENCH_MS ?? 100);

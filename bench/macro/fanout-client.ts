@@ -6,7 +6,7 @@
 import http from "node:http";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
-import { type ControlMessage, type MeshStream, meshDefinition } from "../../src/sync/protocol.js";
+import { type ControlMessage, type MeshStream, meshDefinition } from "../../src/protocol/wire.js";
 import { cpuSeconds } from "./procs.js";
 
 export interface FanoutClientResult {

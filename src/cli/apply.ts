@@ -1,7 +1,8 @@
 // `lanemesh apply -f FILE…`: sends resource files to the control plane as one batch and prints what changed; no validation of its own beyond YAML syntax.
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
-import { formatError, parseDocuments, type RawDocument } from "../config/load.js";
+import { formatError, type RawDocument } from "../config/document.js";
+import { parseDocuments } from "../config/load.js";
 import { callServer, resourceRef, serverOption } from "./server-client.js";
 
 interface ApplyReply {

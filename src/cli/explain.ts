@@ -1,10 +1,11 @@
 // `lanemesh explain`: which route, lane and tag a request gets and which instance each hop would pick; pure core plus printing, no I/O in the core.
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { buildPickers, type FallbackReason, type PickerTable } from "../balancer/picker.js";
+import { formatError } from "../config/document.js";
 import type { Endpoint, LaneMode, RuleSet } from "../config/types.js";
-import { compileMatcher, type Matcher } from "../rules/matcher.js";
-import type { RequestView } from "../rules/request.js";
-import { requestViewFromMaps } from "../rules/view.js";
+import { compileMatcher, type Matcher } from "../lane/rules/matcher.js";
+import type { RequestView } from "../lane/rules/request.js";
+import { requestViewFromMaps } from "../lane/rules/view.js";
 import { collect } from "./options.js";
 
 /** The pick one service would make for the request's tag. */
@@ -298,7 +299,7 @@ export function register(program: Command): void {
       }
       const endpointFiles = o.endpoints ?? [];
       // Loaded on use: YAML parsing is the slow part of CLI startup.
-      const { formatError, loadFiles, toEndpoint } = await import("../config/load.js");
+      const { loadFiles, toEndpoint } = await import("../config/load.js");
       const loaded = loadFiles([...files, ...endpointFiles]);
       if (!loaded.ok) {
         process.stderr.write(`${loaded.errors.map(formatError).join("\n")}\n`);

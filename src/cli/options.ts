@@ -1,6 +1,6 @@
 // Flag helpers shared by the commands: env-backed options and value parsers; no command logic here.
 import { InvalidArgumentError, Option } from "commander";
-import { isLaneTag } from "../propagation/lane-tag.js";
+import { isLaneTag } from "../config/lane-tag.js";
 
 /** `--app-port` → `LANEMESH_APP_PORT`: the environment variable every proxy flag also reads. */
 export function envName(flags: string): string {

@@ -1,7 +1,7 @@
 // The flags `sidecar` and `gateway` share (listeners, rules and discovery sources); flag definitions only, kept light for CLI startup.
 import { type Command, InvalidArgumentError } from "commander";
 import type { OutlierPolicy } from "../balancer/outlier.js";
-import { TagHeaderName } from "../propagation/tag.js";
+import { TagHeaderName } from "../lane/propagation/tag.js";
 import {
   envBoolOption,
   envOption,

@@ -2,8 +2,8 @@
 import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { LiveConfig } from "../live/live-config.js";
 import type { SyncHello } from "../sync/client.js";
-import { LiveConfig } from "../sync/state.js";
 import { logger } from "../telemetry/logger.js";
 import { ProxyMetrics } from "../telemetry/metrics.js";
 import { type Drainable, exitOnSignal, failStart } from "./lifecycle.js";

@@ -1,6 +1,6 @@
 // The CLI's HTTP client for a running control plane (apply, get, delete, live explain); it prints nothing itself but formats failures.
 import { Option } from "commander";
-import { type ConfigError, formatError } from "../config/load.js";
+import { type ConfigError, formatError } from "../config/document.js";
 import type { Endpoint, RuleSet } from "../config/types.js";
 
 export const DEFAULT_SERVER = "http://127.0.0.1:15014";

@@ -1,10 +1,10 @@
 // Wires a proxy's config sources (rules files or the control plane, and discovery) into its LiveConfig; it starts them, it never routes.
-import { type ConfigError, formatError } from "../config/load.js";
+import { type ConfigError, formatError } from "../config/document.js";
 import { StaticResolver } from "../discovery/static.js";
 import type { Resolver } from "../discovery/types.js";
+import type { LiveConfig } from "../live/live-config.js";
 import { type SyncHello, startSync } from "../sync/client.js";
 import { type FileRules, startFileRules } from "../sync/files.js";
-import type { LiveConfig } from "../sync/state.js";
 import { logger } from "../telemetry/logger.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
 import { splitList } from "./options.js";
@@ -71,14 +71,14 @@ async function openResolver(discovery: DiscoverySpec): Promise<Opened | null> {
       return opened.ok ? opened : { ok: false, lines: opened.errors.map(formatError) };
     }
     case "nacos": {
-      const { NacosResolver, parseNacosUrl } = await import("../discovery/nacos.js");
+      const { NacosResolver, parseNacosUrl } = await import("../discovery/nacos/resolver.js");
       const target = parseNacosUrl(discovery.url);
       if ("error" in target) return { ok: false, lines: [`--discovery: ${target.error}`] };
       return { ok: true, resolver: new NacosResolver(target, { log: logger("nacos") }) };
     }
     case "kubernetes": {
       const { KubernetesResolver, parseKubernetesSpec } = await import(
-        "../discovery/kubernetes.js"
+        "../discovery/kubernetes/resolver.js"
       );
       const target = parseKubernetesSpec(discovery.spec);
       if ("error" in target) return { ok: false, lines: [`--discovery: ${target.error}`] };

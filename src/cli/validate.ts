@@ -1,5 +1,6 @@
 // `lanemesh validate`: offline validation of resource files; it prints and sets the exit code, nothing else.
 import { type Command, Option } from "commander";
+import { formatError } from "../config/document.js";
 
 /** Files from `-f` (repeatable, several per flag) and positional arguments, in order. */
 export function register(program: Command): void {
@@ -19,7 +20,7 @@ export function register(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      const { formatError, loadFiles } = await import("../config/load.js");
+      const { loadFiles } = await import("../config/load.js");
       const result = loadFiles(paths);
       if (!result.ok) {
         process.stderr.write(`${result.errors.map(formatError).join("\n")}\n`);

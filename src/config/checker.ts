@@ -1,5 +1,5 @@
 // Field-level checks for one YAML document (types, ranges, unknown fields), collecting ConfigErrors; knows no resource kinds.
-import type { ConfigError, RawDocument } from "./load.js";
+import type { ConfigError, RawDocument } from "./document.js";
 import { lineOf } from "./source.js";
 
 export type Path = readonly (string | number)[];

@@ -1,6 +1,6 @@
 // Batch-wide validation rules (names, references, modes, tags, ratio sums) over shape-checked resources; never parses.
 import type { DocChecker } from "./checker.js";
-import type { RawDocument } from "./load.js";
+import type { RawDocument } from "./document.js";
 import type { Instance, Lane, LaneGroup, Route } from "./types.js";
 
 export interface Entry<T> {

@@ -1,32 +1,11 @@
-// YAML loading of resources (multi-document files) and the one error format; all errors, nothing partial. Validation rules live in validate.ts.
+// YAML loading of resources (multi-document files) into documents; all errors, nothing partial. Validation rules live in validate.ts.
 import { readFileSync } from "node:fs";
 import { LineCounter, parseAllDocuments } from "yaml";
+import type { ConfigError, RawDocument, Validated } from "./document.js";
+import { TAG_METADATA_KEYS } from "./lane-tag.js";
 import { rememberSource } from "./source.js";
-import type { Endpoint, Instance, Origin, RuleSet } from "./types.js";
-import { TAG_METADATA_KEYS, validateBatch } from "./validate.js";
-
-/** One validation error: where it is (file, document index and name, field path) and what is wrong. */
-export interface ConfigError {
-  file: string;
-  /** 0-based document index in the file; -1 when the error is about the file as a whole. */
-  doc: number;
-  /** `Kind/name` of the document when known, else null. */
-  docName: string | null;
-  /** Dotted field path, e.g. `spec.match.conditions[0].op`; "" for the whole document. */
-  path: string;
-  message: string;
-  /** 1-based line in the file, when the document was parsed from text by parseDocuments. */
-  line?: number;
-}
-
-export interface RawDocument {
-  origin: Origin;
-  value: unknown;
-}
-
-export type Validated =
-  | { ok: true; rules: RuleSet; instances: Instance[] }
-  | { ok: false; errors: ConfigError[] };
+import type { Endpoint, Instance } from "./types.js";
+import { validateBatch } from "./validate.js";
 
 /** Split YAML text into documents; syntax errors become ConfigErrors. */
 export function parseDocuments(
@@ -118,23 +97,6 @@ export function loadFiles(paths: string[]): Validated {
   if (errors.length === 0) return validated;
   // Read and syntax errors first (per file order), then whatever the readable documents had.
   return { ok: false, errors: validated.ok ? errors : [...errors, ...validated.errors] };
-}
-
-/**
- * `FILE: document N (Kind/name): FIELD: MESSAGE (line L)` — the one format every command prints.
- * N is 1-based here (the first document of a file is document 1); ConfigError.doc stays 0-based.
- * Parts that are unknown are left out: `FILE: MESSAGE` for a file that cannot be read.
- */
-export function formatError(e: ConfigError): string {
-  let out = e.file;
-  if (e.doc >= 0) {
-    out += `: document ${e.doc + 1}`;
-    if (e.docName !== null) out += ` (${e.docName})`;
-  }
-  if (e.path !== "") out += `: ${e.path}`;
-  out += `: ${e.message}`;
-  if (e.line !== undefined) out += ` (line ${e.line})`;
-  return out;
 }
 
 /** An Instance resource as the endpoint pickers read (defaults applied; tag from spec or metadata). */

@@ -1,9 +1,10 @@
 // Validates a batch of parsed YAML documents into resources (DESIGN.md §2): per-document shape here, batch rules in crosscheck.ts; never reads files.
 
-import { compileLaneRegex } from "../rules/regex.js";
 import { DocChecker, isRecord, type Path, shown, typeName } from "./checker.js";
 import { type Checked, checkBatch } from "./crosscheck.js";
-import type { ConfigError, RawDocument, Validated } from "./load.js";
+import type { ConfigError, RawDocument, Validated } from "./document.js";
+import { LANE_TAG_PATTERN, TAG_METADATA_KEYS } from "./lane-tag.js";
+import { compileLaneRegex } from "./regex.js";
 import {
   API_VERSION,
   type Condition,
@@ -20,15 +21,11 @@ import {
 
 /** metadata.name: a DNS-1123 subdomain (lower-case letters, digits, `-` and `.`), ≤ 253 chars. */
 export const NAME_PATTERN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
-/** Lane and instance tags: a header-value token, ≤ 63 chars; `base` is reserved. */
-export const TAG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 /** Services, apps and gateways: what registries use (`sc-A`, `com.shop.Cart`), no spaces. */
 const SERVICE_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:/-]{0,252}$/;
 /** RFC 9110 token: header and cookie names. */
 const TOKEN_PATTERN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 const ADDRESS_PATTERN = /^[A-Za-z0-9.\-:[\]%_]+$/;
-/** Instance metadata keys that may carry the tag (DESIGN.md §3). */
-export const TAG_METADATA_KEYS = ["lanemesh.io/tag", "alicloud.service.tag"] as const;
 
 const OPS: readonly ConditionOp[] = ["==", "!=", "in", "percentage", "regex"];
 const TYPES: readonly ConditionType[] = ["header", "cookie", "query"];
@@ -41,7 +38,7 @@ const service = {
   patternMessage: "must be a service name without spaces",
 };
 const tagRule = {
-  pattern: TAG_PATTERN,
+  pattern: LANE_TAG_PATTERN,
   patternMessage: "must be a token of 1-63 letters, digits, '.', '_' or '-'",
 };
 

@@ -1,5 +1,5 @@
 // Plans an apply or a delete against the stored resources (merge, order, what changed); pure, it never validates or writes.
-import type { RawDocument } from "../config/load.js";
+import type { RawDocument } from "../config/document.js";
 import type { Kind } from "../config/types.js";
 
 /** The plural names of the HTTP API and the CLI (`get lanes`). */

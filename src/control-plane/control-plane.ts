@@ -1,15 +1,11 @@
 // The control plane assembled: store, registry, snapshot, debounced pushes, gRPC and HTTP listeners; it holds no routing logic.
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import {
-  type ConfigError,
-  formatError,
-  type RawDocument,
-  validateResources,
-} from "../config/load.js";
+import { type ConfigError, formatError, type RawDocument } from "../config/document.js";
+import { validateResources } from "../config/load.js";
 import type { Endpoint, RuleSet } from "../config/types.js";
-import { type Clock, realClock } from "../sync/clock.js";
-import { checkSnapshot } from "../sync/snapshot-check.js";
+import { checkSnapshot } from "../protocol/snapshot-check.js";
+import { type Clock, realClock } from "../runtime/clock.js";
 import { type Logger, logger } from "../telemetry/logger.js";
 import {
   type ApplyResult,

@@ -1,5 +1,5 @@
 // Push pacing on an injected clock: a debouncer for change events and a one-in-flight push slot per stream; no I/O.
-import type { Clock, TimerHandle } from "../sync/clock.js";
+import type { Clock, TimerHandle } from "../runtime/clock.js";
 
 export interface DebounceOptions {
   /** Flush once no event came for this long. */

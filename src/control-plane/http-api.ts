@@ -1,6 +1,7 @@
 // The control plane's HTTP API (apply, get, delete, proxies, live config, health, metrics); it maps outcomes to responses and decides nothing.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { parseDocuments, type RawDocument } from "../config/load.js";
+import type { RawDocument } from "../config/document.js";
+import { parseDocuments } from "../config/load.js";
 import { isPlural } from "./apply.js";
 import type { ControlPlane } from "./control-plane.js";
 

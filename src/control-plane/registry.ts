@@ -1,5 +1,5 @@
 // The instances the sidecars announce in their hellos, kept while their stream lives plus a grace; it never pushes.
-import type { Clock, TimerHandle } from "../sync/clock.js";
+import type { Clock, TimerHandle } from "../runtime/clock.js";
 
 /** One sidecar's own instance, from its hello. */
 export interface Registration {

@@ -9,7 +9,7 @@ import {
   meshDefinition,
   type Nack,
   type ProxyMessage,
-} from "../sync/protocol.js";
+} from "../protocol/wire.js";
 import type { Logger } from "../telemetry/logger.js";
 import { PushSlot } from "./debounce.js";
 import type { ControlPlaneMetrics } from "./metrics.js";

@@ -1,6 +1,6 @@
 // Builds the snapshot every proxy receives (stored resources + registered instances) once per version; no I/O.
 import { API_VERSION, type Instance } from "../config/types.js";
-import type { SnapshotContent } from "../sync/snapshot-check.js";
+import type { SnapshotContent } from "../protocol/snapshot-check.js";
 import { identity } from "./apply.js";
 import type { Registration } from "./registry.js";
 

@@ -1,7 +1,7 @@
 // The control plane's file store: every resource and the version in one JSON file, replaced atomically; it never validates.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeFileAtomic } from "../sync/atomic-file.js";
+import { writeFileAtomic } from "../runtime/atomic-file.js";
 import type { Registration } from "./registry.js";
 
 /** What the store holds: the user's documents, in the order they were first applied. */

@@ -2,7 +2,8 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { callServer } from "../cli/server-client.js";
-import { formatError, parseDocuments, type RawDocument } from "../config/load.js";
+import { formatError, type RawDocument } from "../config/document.js";
+import { parseDocuments } from "../config/load.js";
 
 /** dist/src/demo/scenario.js → examples/ at the repository (package) root. */
 export const EXAMPLES_DIR = fileURLToPath(new URL("../../../examples/", import.meta.url));

@@ -1,7 +1,8 @@
 // Static discovery: Instance documents read from a file and re-read on edit; it only emits endpoint sets.
-import { type ConfigError, toEndpoint } from "../config/load.js";
+import type { ConfigError } from "../config/document.js";
+import { toEndpoint } from "../config/load.js";
 import type { Endpoint } from "../config/types.js";
-import { type FileWatch, readBatch, type WatchOptions, watchBatch } from "../sync/watch.js";
+import { type FileWatch, readBatch, type WatchOptions, watchBatch } from "../config/watch.js";
 import type { Resolver, ResolverError } from "./types.js";
 
 export type StaticOpen =

@@ -1,5 +1,5 @@
 // The resolver contract: a source that only emits whole endpoint sets; resolvers never pick or route.
-import type { ConfigError } from "../config/load.js";
+import type { ConfigError } from "../config/document.js";
 import type { Endpoint } from "../config/types.js";
 
 /** Why a resolver could not deliver an update; the consumer keeps the last set it received. */

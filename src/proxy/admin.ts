@@ -1,10 +1,10 @@
 // The admin listener's endpoints (/healthz, /ready, /metrics, /config); it reports state, it never changes it.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Ejection } from "../balancer/outlier.js";
-import type { LiveConfig } from "../sync/state.js";
+import type { LiveConfig } from "../live/live-config.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
 import type { ProxyState } from "./handle.js";
-import type { RequestHandler } from "./listener.js";
+import type { RequestHandler } from "./listen/listener.js";
 
 /*
  * GET (or HEAD):

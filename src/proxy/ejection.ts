@@ -6,10 +6,10 @@ import {
   type OutlierPolicy,
   type OutlierTarget,
 } from "../balancer/outlier.js";
-import type { LiveConfig } from "../sync/state.js";
+import type { LiveConfig } from "../live/live-config.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
-import type { ForwardOutcome } from "./forward.js";
+import type { ForwardOutcome } from "./forward/contract.js";
 
 /*
  * What counts as a failed attempt: the instance itself could not serve.

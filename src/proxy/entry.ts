@@ -1,11 +1,13 @@
 // The gateway's listener (client → mesh): classify by the lane rules, strip what the client claimed, start the trace, then pick and forward; it never trusts the client's tag unless told to.
-import { type LaneWriter, newTraceparent, type TagReader } from "../propagation/index.js";
-import type { LiveConfig } from "../sync/state.js";
-import { badTagHeader, classifyEntry } from "./classify.js";
-import { ProxyError } from "./errors.js";
+
+import { entryLane } from "../lane/classify.js";
+import { type LaneWriter, newTraceparent, type TagReader } from "../lane/propagation/index.js";
+import { requestViewFromIncoming } from "../lane/rules/view.js";
+import type { LiveConfig } from "../live/live-config.js";
+import { badTagHeader, noRoute, ProxyError } from "./errors.js";
 import { upstreamHeaders } from "./headers.js";
 import type { ServiceHop } from "./hop.js";
-import type { ExchangeHandler } from "./listener.js";
+import type { ExchangeHandler } from "./listen/listener.js";
 import { splitRequestTarget } from "./route.js";
 
 /*
@@ -37,8 +39,8 @@ export function entryHandler(deps: EntryDeps): ExchangeHandler {
     }
     const target = splitRequestTarget(req.url ?? "/", x.host);
     if (!target.ok) return recorder.fail(x, target.error);
-    const decision = classifyEntry(c, req, ctx, deps.trustTagHeader);
-    if (!decision.ok) return recorder.fail(x, decision.error);
+    const decision = entryLane(c.matcher, requestViewFromIncoming(req), ctx, deps.trustTagHeader);
+    if (!decision.ok) return recorder.fail(x, noRoute(req.url ?? "/"));
     const plan = { appendFor: req.socket.remoteAddress ?? null, overwriteProto: true };
     const headers = deps.writer.write(
       upstreamHeaders(req.rawHeaders, x.connection, plan),

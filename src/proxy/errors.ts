@@ -1,5 +1,6 @@
 // The proxy's own failures as typed errors with stable codes, and the one place that turns them into HTTP responses; it never decides when to fail.
 import type { Socket } from "node:net";
+import type { BadTagReason } from "../lane/propagation/index.js";
 
 /*
  * Codes and statuses (every response the proxy makes itself carries `x-lanemesh-error: <code>`
@@ -138,4 +139,22 @@ export function sendRawError(socket: Socket, err: ProxyError): void {
   let head = `HTTP/1.1 ${r.status} ${REASON[r.status] ?? "Error"}\r\n`;
   for (let i = 0; i < r.headers.length; i += 2) head += `${r.headers[i]}: ${r.headers[i + 1]}\r\n`;
   socket.end(`${head}connection: close\r\n\r\n${r.body}`);
+}
+
+const BAD_TAG_TEXT: Record<BadTagReason, string> = {
+  duplicate: "given more than once",
+  "comma-joined": "holds a comma-joined list",
+  "underscore-spelling": "spelled with an underscore",
+  "invalid-value": "is not a lane tag (letters, digits, . _ -; at most 63)",
+};
+
+/** The 400 for a tag header the lane context reader refused. */
+export function badTagHeader(header: string, reason: BadTagReason): ProxyError {
+  return new ProxyError("LANEMESH_BAD_TAG_HEADER", `tag header ${header} ${BAD_TAG_TEXT[reason]}`);
+}
+
+/** The 404 for an entry request no Route matches. */
+export function noRoute(path: string): ProxyError {
+  const shown = path.length > 100 ? `${path.slice(0, 100)}...` : path;
+  return new ProxyError("LANEMESH_NO_ROUTE", `no route for ${shown}`);
 }

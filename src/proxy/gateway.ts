@@ -1,17 +1,17 @@
 // Assembles an entry gateway (gateway and admin listeners) from its options; it holds no request logic.
 
 import type { OutlierPolicy } from "../balancer/outlier.js";
-import { LaneWriter, TagHeaderName, TagReader } from "../propagation/index.js";
-import type { LiveConfig } from "../sync/state.js";
+import { LaneWriter, TagHeaderName, TagReader } from "../lane/propagation/index.js";
+import type { LiveConfig } from "../live/live-config.js";
 import { logger } from "../telemetry/logger.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
 import { adminHandler, type ProxyStatus } from "./admin.js";
 import { outlierFor } from "./ejection.js";
 import { entryHandler } from "./entry.js";
-import { H1Forwarder } from "./forward-h1.js";
+import { H1Forwarder } from "./forward/h1/forwarder.js";
 import { type ProxyHandle, type ProxyState, proxyHandle } from "./handle.js";
 import { ServiceHop } from "./hop.js";
-import { Listener, refuseInsecureParser } from "./listener.js";
+import { Listener, refuseInsecureParser } from "./listen/listener.js";
 import { Recorder } from "./record.js";
 
 export type { ProxyHandle } from "./handle.js";

@@ -1,7 +1,7 @@
 // A running proxy's handle: its bound ports, graceful drain and teardown of its listeners and pools; it never handles requests.
 import type { Logger } from "../telemetry/logger.js";
-import type { Forwarder } from "./forward.js";
-import type { Listener } from "./listener.js";
+import type { Forwarder } from "./forward/contract.js";
+import type { Listener } from "./listen/listener.js";
 
 /** What `startSidecar` / `startGateway` return. */
 export interface ProxyHandle {

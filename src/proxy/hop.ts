@@ -1,10 +1,10 @@
 // The pick and forward stages of one hop to a service (gateway and sidecar outbound): choose the instance for the tag, forward, retry once elsewhere when safe; it never classifies.
 import type { Picker } from "../balancer/picker.js";
 import type { Endpoint } from "../config/types.js";
-import type { Compiled } from "../sync/state.js";
+import type { Compiled } from "../live/compiled.js";
 import type { OutcomeSink } from "./ejection.js";
 import { ProxyError, type ProxyErrorCode } from "./errors.js";
-import type { Forwarder, ForwardFailureKind, ForwardOutcome } from "./forward.js";
+import type { Forwarder, ForwardFailureKind, ForwardOutcome } from "./forward/contract.js";
 import { isIdempotent } from "./headers.js";
 import type { Exchange, Flow, Recorder } from "./record.js";
 

@@ -1,15 +1,20 @@
 // The sidecar's inbound listener (caller → this app): remember the request's lane under its trace ids, ensure a traceparent, forward to the app; it never picks instances.
+
 import {
   type LaneWriter,
   newTraceparent,
   type TagReader,
   type TraceTagCache,
-} from "../propagation/index.js";
-import { badTagHeader } from "./classify.js";
-import { ProxyError, type ProxyErrorCode } from "./errors.js";
-import type { Forwarder, ForwardFailureKind, ForwardOutcome, Upstream } from "./forward.js";
+} from "../lane/propagation/index.js";
+import { badTagHeader, ProxyError, type ProxyErrorCode } from "./errors.js";
+import type {
+  Forwarder,
+  ForwardFailureKind,
+  ForwardOutcome,
+  Upstream,
+} from "./forward/contract.js";
 import { isIdempotent, upstreamHeaders } from "./headers.js";
-import type { ExchangeHandler } from "./listener.js";
+import type { ExchangeHandler } from "./listen/listener.js";
 import type { Exchange, Flow, Recorder } from "./record.js";
 import { splitRequestTarget } from "./route.js";
 

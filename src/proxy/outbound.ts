@@ -1,11 +1,12 @@
 // The sidecar's outbound listener (app → next service): classify by the carried lane context, route by host, then pick and forward; it never reads lane rules' conditions.
-import type { LaneWriter, TagReader, TraceTagCache } from "../propagation/index.js";
-import type { LiveConfig } from "../sync/state.js";
-import { badTagHeader, laneOfOutbound } from "./classify.js";
-import { ProxyError } from "./errors.js";
+
+import { carriedLane } from "../lane/classify.js";
+import type { LaneWriter, TagReader, TraceTagCache } from "../lane/propagation/index.js";
+import type { LiveConfig } from "../live/live-config.js";
+import { badTagHeader, ProxyError } from "./errors.js";
 import { upstreamHeaders } from "./headers.js";
 import type { ServiceHop } from "./hop.js";
-import type { ExchangeHandler } from "./listener.js";
+import type { ExchangeHandler } from "./listen/listener.js";
 import { outboundTarget } from "./route.js";
 
 export interface OutboundDeps {
@@ -29,7 +30,7 @@ export function outboundHandler(deps: OutboundDeps): ExchangeHandler {
     if (!ctx.ok) return recorder.fail(x, badTagHeader(deps.reader.header.name, ctx.reason));
     const c = deps.live.current();
     if (c === undefined) return recorder.fail(x, NOT_READY());
-    const tag = laneOfOutbound(ctx, deps.cache);
+    const tag = carriedLane(ctx, deps.cache);
     x.wanted = tag;
     const target = outboundTarget(req.url ?? "/", x.host, c);
     if (!target.ok) return recorder.fail(x, target.error);

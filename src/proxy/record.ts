@@ -10,10 +10,10 @@ import type {
   HistogramChild,
   ProxyMetrics,
 } from "../telemetry/metrics.js";
-import type { RequestFacts } from "./edge.js";
 import { ProxyError, sendError } from "./errors.js";
-import type { ForwardJob, ForwardOutcome, Tunnel, Upstream } from "./forward.js";
-import { upstreamKey } from "./forward.js";
+import type { ForwardJob, ForwardOutcome, Tunnel, Upstream } from "./forward/contract.js";
+import { upstreamKey } from "./forward/contract.js";
+import type { RequestFacts } from "./listen/edge.js";
 
 /*
  * `lanemesh_requests_total{direction,service,tag,code}` and

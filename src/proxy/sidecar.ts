@@ -7,17 +7,17 @@ import {
   TagHeaderName,
   TagReader,
   TraceTagCache,
-} from "../propagation/index.js";
-import type { LiveConfig } from "../sync/state.js";
+} from "../lane/propagation/index.js";
+import type { LiveConfig } from "../live/live-config.js";
 import { logger } from "../telemetry/logger.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
 import { adminHandler, type ProxyStatus } from "./admin.js";
 import { outlierFor } from "./ejection.js";
-import { H1Forwarder } from "./forward-h1.js";
+import { H1Forwarder } from "./forward/h1/forwarder.js";
 import { type ProxyHandle, type ProxyState, proxyHandle } from "./handle.js";
 import { ServiceHop } from "./hop.js";
 import { inboundHandler } from "./inbound.js";
-import { Listener, refuseInsecureParser } from "./listener.js";
+import { Listener, refuseInsecureParser } from "./listen/listener.js";
 import { outboundHandler } from "./outbound.js";
 import { Recorder } from "./record.js";
 

@@ -1,11 +1,8 @@
 // The proxy's subscription to the control plane: one gRPC stream, ACK/NACK, backoff, fail-static; it never decides a route.
 import * as grpc from "@grpc/grpc-js";
 import type { Endpoint, RuleSet } from "../config/types.js";
-import type { Logger } from "../telemetry/logger.js";
-import type { ProxyMetrics } from "../telemetry/metrics.js";
-import { backoffDelay } from "./backoff.js";
-import { type Clock, realClock, type TimerHandle } from "./clock.js";
-import { LastGoodStore } from "./last-good.js";
+import type { LiveConfig } from "../live/live-config.js";
+import { checkSnapshot, type SnapshotContent } from "../protocol/snapshot-check.js";
 import {
   type ControlMessage,
   KEEPALIVE_OPTIONS,
@@ -13,9 +10,12 @@ import {
   type MeshStream,
   meshDefinition,
   type SnapshotMessage,
-} from "./protocol.js";
-import { checkSnapshot, type SnapshotContent } from "./snapshot-check.js";
-import type { LiveConfig } from "./state.js";
+} from "../protocol/wire.js";
+import { backoffDelay } from "../runtime/backoff.js";
+import { type Clock, realClock, type TimerHandle } from "../runtime/clock.js";
+import type { Logger } from "../telemetry/logger.js";
+import type { ProxyMetrics } from "../telemetry/metrics.js";
+import { LastGoodStore } from "./last-good.js";
 
 export interface SyncHello {
   nodeId: string;

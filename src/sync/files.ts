@@ -1,9 +1,9 @@
 // File-mode rules: loads `--rules` files into a LiveConfig and reloads them on edit; it never serves or picks.
-import { type ConfigError, formatError } from "../config/load.js";
+import { type ConfigError, formatError } from "../config/document.js";
+import { type FileWatch, readBatch, type WatchOptions, watchBatch } from "../config/watch.js";
+import type { LiveConfig } from "../live/live-config.js";
 import { logger } from "../telemetry/logger.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
-import type { LiveConfig } from "./state.js";
-import { type FileWatch, readBatch, type WatchOptions, watchBatch } from "./watch.js";
 
 const log = logger("files");
 

@@ -1,7 +1,7 @@
 // The proxy's last good snapshot on disk, so a restart can serve while the control plane is away; it never validates.
 import { readFile } from "node:fs/promises";
-import { CoalescingWriter } from "./atomic-file.js";
-import type { SnapshotContent } from "./snapshot-check.js";
+import type { SnapshotContent } from "../protocol/snapshot-check.js";
+import { CoalescingWriter } from "../runtime/atomic-file.js";
 
 /** The state file's content (JSON). */
 export interface PersistedSnapshot extends SnapshotContent {

@@ -8,10 +8,10 @@ import {
   type Route,
   type RuleSet,
 } from "../../src/config/types.js";
+import { LiveConfig } from "../../src/live/live-config.js";
 import { type GatewayOptions, startGateway } from "../../src/proxy/gateway.js";
 import type { ProxyHandle } from "../../src/proxy/handle.js";
 import { type SidecarOptions, startSidecar } from "../../src/proxy/sidecar.js";
-import { LiveConfig } from "../../src/sync/state.js";
 import { ProxyMetrics } from "../../src/telemetry/metrics.js";
 import { TestUpstream } from "./upstream.js";
 

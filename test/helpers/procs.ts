@@ -5,8 +5,8 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { contentVersion } from "../../src/config/watch.js";
 import { freePorts as freePortsBelowEphemeral } from "../../src/demo/ports.js";
-import { contentVersion } from "../../src/sync/watch.js";
 
 /** dist/test/helpers/procs.js → dist/src/cli/main.js */
 export const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));

@@ -1,0 +1,312 @@
+// The listener stage: an HTTP/1.1 server with the edge limits every proxy port applies, in-flight tracking and drain; it never routes.
+import { createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+import type { Logger } from "../../telemetry/logger.js";
+import { ProxyError, sendError, sendRawError } from "../errors.js";
+import type { Exchange, Recorder } from "../record.js";
+import { checkRequest } from "./edge.js";
+
+/*
+ * Limits of every proxy listener (gateway, sidecar inbound and outbound, admin):
+ *
+ * | what                      | value   | when exceeded                                          |
+ * |---------------------------|---------|--------------------------------------------------------|
+ * | header section size       | 16 KiB  | 431 LANEMESH_HEADERS_TOO_LARGE (request line included) |
+ * | header field count        | 100     | 431 LANEMESH_HEADERS_TOO_LARGE                         |
+ * | time to receive headers   | 15 s    | 408 LANEMESH_REQUEST_TIMEOUT, connection closed         |
+ * | time to receive a request | 300 s   | 408 LANEMESH_REQUEST_TIMEOUT (headers and whole body)   |
+ * | idle client keep-alive    | 60 s    | connection closed                                      |
+ * Node checks the two request timers every 5 s, so they fire up to 5 s late.
+ *
+ * Upstream side (forward-h1.ts), per instance: up to 128 connections, idle ones closed after
+ * 4 s (below the usual 5 s server keep-alive); connect timeout 5 s (→ 503
+ * LANEMESH_UPSTREAM_CONNECT, retried elsewhere when idempotent); response headers within 60 s
+ * (→ 504 LANEMESH_UPSTREAM_TIMEOUT); at most 300 s of silence inside a response body (→ the
+ * response is cut). Response headers from an upstream: 16 KiB (Node's default), parsed by the
+ * same strict llhttp (→ 502 LANEMESH_UPSTREAM_PROTOCOL beyond it or when malformed).
+ *
+ * Parsing is strict: Node's llhttp in strict mode (the insecure parser is refused: starting with
+ * `--insecure-http-parser` in the command line or NODE_OPTIONS throws InsecureParserError, and
+ * every server sets `insecureHTTPParser: false`). Malformed requests get 400 LANEMESH_BAD_REQUEST
+ * and the connection is closed. On top of llhttp (see edge.ts): Transfer-Encoding other than
+ * exactly `chunked` (`,chunked`, `gzip, chunked`, ...) → 400; Content-Length with
+ * Transfer-Encoding → 400; two Host headers → 400. Tag header given twice, comma-joined, spelled
+ * with `_` or not a lane tag → 400 LANEMESH_BAD_TAG_HEADER (propagation/tag.ts, at every
+ * listener, the gateway included even when it strips the tag). A refused request is never
+ * forwarded. CONNECT is not supported: Node closes such connections. Upgrade requests (WebSocket)
+ * pass the same checks and stages as any request and become tunnels (tunnel.ts); while draining
+ * they are refused with 503.
+ */
+export const MAX_HEADER_BYTES = 16 * 1024;
+export const MAX_HEADERS = 100;
+export const HEADERS_TIMEOUT_MS = 15_000;
+export const REQUEST_TIMEOUT_MS = 300_000;
+/*
+ * Long, as Envoy's (1 h) and nginx's (75 s): a client that reuses a keep-alive connection just as
+ * the server closes it gets ECONNRESET on a request that never reached us, and apps' pools often
+ * do not close idle connections first (Node's own Agent without a `timeout` ignores the server's
+ * Keep-Alive hint). With 5 s, an app behind the sidecar saw such resets under bursty load.
+ */
+export const CLIENT_KEEP_ALIVE_MS = 60_000;
+export const TIMEOUT_CHECK_INTERVAL_MS = 5_000;
+
+export class InsecureParserError extends Error {
+  readonly code = "LANEMESH_INSECURE_PARSER";
+  constructor(where: string) {
+    super(
+      `refusing to start: --insecure-http-parser is set (${where}); it lets through requests ` +
+        "that upstreams may read differently (request smuggling)",
+    );
+    this.name = "InsecureParserError";
+  }
+}
+
+/** Throws when this process runs with Node's lenient HTTP parser. */
+export function refuseInsecureParser(
+  execArgv: readonly string[] = process.execArgv,
+  nodeOptions: string | undefined = process.env.NODE_OPTIONS,
+): void {
+  if (execArgv.some((a) => a === "--insecure-http-parser")) {
+    throw new InsecureParserError("node command line");
+  }
+  if (nodeOptions?.split(/\s+/).includes("--insecure-http-parser")) {
+    throw new InsecureParserError("NODE_OPTIONS");
+  }
+}
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+/** A proxy listener's stage after the edge checks; synchronous, it answers through the Exchange. */
+export type ExchangeHandler = (x: Exchange) => void;
+
+/**
+ * The response class of every listener: it carries its listener and Exchange, so one shared
+ * `close` handler does the per-request teardown (no closure per request).
+ */
+export class ProxyResponse extends ServerResponse {
+  listener: Listener | null = null;
+  exchange: Exchange | null = null;
+}
+
+function onResponseClose(this: ProxyResponse): void {
+  this.listener?.finished(this);
+  const x = this.exchange;
+  if (x !== null) x.recorder.closed(x);
+}
+
+export interface ListenerOptions {
+  /** Short name used in logs and `ports` (`inbound`, `outbound`, `gateway`, `admin`). */
+  name: string;
+  host: string;
+  port: number;
+  log: Logger;
+  /**
+   * A proxy listener: framing tricks and header floods are refused before `handle` runs, and
+   * every request (refusals included) is counted by `recorder`.
+   */
+  proxy?: { recorder: Recorder; handle: ExchangeHandler };
+  /** A plain listener (admin): no edge checks, no bookkeeping. */
+  serve?: RequestHandler;
+}
+
+function parserError(err: Error & { code?: string }): ProxyError {
+  switch (err.code) {
+    case "HPE_HEADER_OVERFLOW":
+      return new ProxyError(
+        "LANEMESH_HEADERS_TOO_LARGE",
+        `header section larger than ${MAX_HEADER_BYTES} bytes`,
+      );
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return new ProxyError("LANEMESH_REQUEST_TIMEOUT", "request not received in time");
+    default:
+      return new ProxyError(
+        "LANEMESH_BAD_REQUEST",
+        `malformed request (${err.code ?? "parse error"})`,
+      );
+  }
+}
+
+/** The Upgrade header's value as received (the last one when repeated). */
+function upgradeProtocol(raw: readonly string[]): string {
+  let value = "";
+  for (let i = 0; i < raw.length - 1; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 7 && name.toLowerCase() === "upgrade") value = raw[i + 1] as string;
+  }
+  return value;
+}
+
+/** One listening server and the requests in flight on it. */
+export class Listener {
+  private readonly inFlight = new Set<ServerResponse>();
+  private draining = false;
+  private idleWaiters: (() => void)[] = [];
+
+  private constructor(
+    readonly name: string,
+    readonly server: Server<typeof IncomingMessage, typeof ProxyResponse>,
+    readonly port: number,
+  ) {}
+
+  static async open(opts: ListenerOptions): Promise<Listener> {
+    refuseInsecureParser();
+    const server = createServer<typeof IncomingMessage, typeof ProxyResponse>({
+      ServerResponse: ProxyResponse,
+      maxHeaderSize: MAX_HEADER_BYTES,
+      insecureHTTPParser: false,
+      requestTimeout: REQUEST_TIMEOUT_MS,
+      headersTimeout: HEADERS_TIMEOUT_MS,
+      keepAliveTimeout: CLIENT_KEEP_ALIVE_MS,
+      connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+    });
+    // Above our own check, so that rawHeaders still show that the limit was passed.
+    server.maxHeadersCount = MAX_HEADERS + 1;
+    server.on("clientError", (err: Error & { code?: string }, socket: Socket) => {
+      // As Node's default: answer only when no response has started on this socket.
+      const current = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
+      if (err.code === "ECONNRESET" || current?.headersSent === true) {
+        socket.destroy();
+        return;
+      }
+      opts.log.debug({ err: err.message, code: err.code }, "refused malformed request");
+      sendRawError(socket, parserError(err));
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(opts.port, opts.host, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    // After binding, a server error (e.g. EMFILE on accept) must not crash the process.
+    server.on("error", (err) => opts.log.error({ err }, "listener error"));
+    const listener = new Listener(opts.name, server, (server.address() as AddressInfo).port);
+    server.on("request", (req: IncomingMessage, res: ProxyResponse) =>
+      listener.accept(req, res, opts),
+    );
+    const proxy = opts.proxy;
+    if (proxy !== undefined) {
+      server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) =>
+        listener.acceptUpgrade(req, socket, head, proxy),
+      );
+    }
+    return listener;
+  }
+
+  private accept(req: IncomingMessage, res: ProxyResponse, opts: ListenerOptions): void {
+    this.inFlight.add(res);
+    res.listener = this;
+    res.on("close", onResponseClose);
+    if (this.draining) res.setHeader("connection", "close");
+    const proxy = opts.proxy;
+    if (proxy === undefined) {
+      this.serve(req, res, opts);
+      return;
+    }
+    const x = proxy.recorder.track(req, res);
+    res.exchange = x;
+    this.handle(x, proxy);
+  }
+
+  /** The edge checks, then the listener's stages; a refusal is answered and closes the connection. */
+  private handle(x: Exchange, proxy: NonNullable<ListenerOptions["proxy"]>): void {
+    const refused = checkRequest(x.req.rawHeaders, MAX_HEADERS, x);
+    if (refused !== null) {
+      x.res.setHeader("connection", "close");
+      proxy.recorder.fail(x, refused);
+      return;
+    }
+    try {
+      proxy.handle(x);
+    } catch (err) {
+      proxy.recorder.crashed(x, err);
+    }
+  }
+
+  /**
+   * An Upgrade request: Node hands over the connection. A response bound to it answers refusals
+   * and errors like any request's (then the connection closes); otherwise the forwarder tunnels.
+   */
+  private acceptUpgrade(
+    req: IncomingMessage,
+    socket: Socket,
+    head: Buffer,
+    proxy: NonNullable<ListenerOptions["proxy"]>,
+  ): void {
+    socket.on("error", () => socket.destroy());
+    const res = new ProxyResponse(req);
+    res.assignSocket(socket);
+    res.shouldKeepAlive = false;
+    res.on("finish", () => socket.end());
+    this.inFlight.add(res);
+    res.listener = this;
+    res.on("close", onResponseClose);
+    const x = proxy.recorder.track(req, res);
+    res.exchange = x;
+    x.tunnel = { socket, head, protocol: upgradeProtocol(req.rawHeaders) };
+    if (this.draining) {
+      proxy.recorder.fail(x, new ProxyError("LANEMESH_NOT_READY", "draining: no new tunnels"));
+      return;
+    }
+    this.handle(x, proxy);
+  }
+
+  private serve(req: IncomingMessage, res: ServerResponse, opts: ListenerOptions): void {
+    try {
+      const pending = opts.serve?.(req, res);
+      if (pending !== undefined) pending.catch((err: unknown) => this.crashed(opts.log, res, err));
+    } catch (err) {
+      this.crashed(opts.log, res, err);
+    }
+  }
+
+  private crashed(log: Logger, res: ServerResponse, err: unknown): void {
+    log.error({ err }, "request handler failed");
+    sendError(res, new ProxyError("LANEMESH_INTERNAL", "internal proxy error"));
+  }
+
+  /** The response closed (finished or cut): it is no longer in flight. */
+  finished(res: ServerResponse): void {
+    this.inFlight.delete(res);
+    if (!this.draining) return;
+    this.server.closeIdleConnections();
+    if (this.inFlight.size === 0) {
+      for (const w of this.idleWaiters) w();
+      this.idleWaiters = [];
+    }
+  }
+
+  /** Requests currently in flight. */
+  get active(): number {
+    return this.inFlight.size;
+  }
+
+  /**
+   * Stop accepting connections, close idle keep-alive ones, and make every response not yet
+   * started carry `Connection: close`. Resolves when no request is in flight.
+   */
+  drain(): Promise<void> {
+    if (!this.draining) {
+      this.draining = true;
+      this.server.close();
+      for (const res of this.inFlight) {
+        if (!res.headersSent) res.setHeader("connection", "close");
+      }
+      this.server.closeIdleConnections();
+    }
+    if (this.inFlight.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Close the server and every connection now (tunnels included: Node no longer tracks those). */
+  close(): Promise<void> {
+    this.draining = true;
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+      for (const res of this.inFlight) res.socket?.destroy();
+      for (const w of this.idleWaiters) w();
+      this.idleWaiters = [];
+    });
+  }
+}
