@@ -3,7 +3,8 @@ import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
 import { formatError, type RawDocument } from "../config/document.js";
 import { parseDocuments } from "../config/load.js";
-import { callServer, resourceRef, serverOption } from "./server-client.js";
+import { callServer } from "../control-plane/api-client.js";
+import { resourceRef, serverOption } from "./server-client.js";
 
 interface ApplyReply {
   version: number;

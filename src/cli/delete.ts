@@ -1,7 +1,8 @@
 // `lanemesh delete KIND NAME`: removes one resource from the control plane, which refuses if the rest would be invalid; prints the outcome only.
 import type { Command } from "commander";
+import { callServer } from "../control-plane/api-client.js";
 import { normalizeKind } from "./get.js";
-import { callServer, resourceRef, serverOption } from "./server-client.js";
+import { resourceRef, serverOption } from "./server-client.js";
 
 const KIND_OF = { routes: "Route", lanegroups: "LaneGroup", lanes: "Lane", instances: "Instance" };
 

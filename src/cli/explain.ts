@@ -280,7 +280,7 @@ export function register(program: Command): void {
           process.exitCode = 1;
           return;
         }
-        const { fetchLiveConfig } = await import("./server-client.js");
+        const { fetchLiveConfig } = await import("../control-plane/api-client.js");
         const live = await fetchLiveConfig(liveServer);
         if (!live.ok) {
           process.stderr.write(`${live.message}\n`);

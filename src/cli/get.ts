@@ -1,7 +1,8 @@
 // `lanemesh get KIND [NAME]`: lists resources or proxies of a running control plane as a table, YAML or JSON; it only reads and prints.
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "yaml";
-import { callServer, serverOption } from "./server-client.js";
+import { callServer } from "../control-plane/api-client.js";
+import { serverOption } from "./server-client.js";
 
 export type GetKind = "routes" | "lanegroups" | "lanes" | "instances" | "proxies";
 

@@ -71,17 +71,17 @@ async function openResolver(discovery: DiscoverySpec): Promise<Opened | null> {
       return opened.ok ? opened : { ok: false, lines: opened.errors.map(formatError) };
     }
     case "nacos": {
-      const { NacosResolver, parseNacosUrl } = await import("../discovery/nacos/resolver.js");
+      const { parseNacosUrl } = await import("../discovery/nacos/target.js");
       const target = parseNacosUrl(discovery.url);
       if ("error" in target) return { ok: false, lines: [`--discovery: ${target.error}`] };
+      const { NacosResolver } = await import("../discovery/nacos/resolver.js");
       return { ok: true, resolver: new NacosResolver(target, { log: logger("nacos") }) };
     }
     case "kubernetes": {
-      const { KubernetesResolver, parseKubernetesSpec } = await import(
-        "../discovery/kubernetes/resolver.js"
-      );
+      const { parseKubernetesSpec } = await import("../discovery/kubernetes/target.js");
       const target = parseKubernetesSpec(discovery.spec);
       if ("error" in target) return { ok: false, lines: [`--discovery: ${target.error}`] };
+      const { KubernetesResolver } = await import("../discovery/kubernetes/resolver.js");
       return { ok: true, resolver: new KubernetesResolver(target, { log: logger("kubernetes") }) };
     }
   }

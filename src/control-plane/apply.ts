@@ -1,5 +1,5 @@
 // Plans an apply or a delete against the stored resources (merge, order, what changed); pure, it never validates or writes.
-import type { RawDocument } from "../config/document.js";
+import type { ConfigError, RawDocument } from "../config/document.js";
 import type { Kind } from "../config/types.js";
 
 /** The plural names of the HTTP API and the CLI (`get lanes`). */
@@ -110,3 +110,13 @@ export function canonicalJson(v: unknown): string {
     return sorted;
   });
 }
+
+/** What an apply gives the API: the new version and each resource's change, or every error. */
+export type ApplyOutcome =
+  | { ok: true; version: number; results: ApplyResult[] }
+  | { ok: false; errors: ConfigError[] };
+
+export type DeleteOutcome =
+  | { ok: true; version: number }
+  | { ok: false; code: "LANEMESH_NOT_FOUND"; message: string }
+  | { ok: false; code: "LANEMESH_INVALID_CONFIG"; errors: ConfigError[] };

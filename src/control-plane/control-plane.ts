@@ -1,14 +1,14 @@
 // The control plane assembled: store, registry, snapshot, debounced pushes, gRPC and HTTP listeners; it holds no routing logic.
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { type ConfigError, formatError, type RawDocument } from "../config/document.js";
+import { formatError, type RawDocument } from "../config/document.js";
 import { validateResources } from "../config/load.js";
-import type { Endpoint, RuleSet } from "../config/types.js";
 import { checkSnapshot } from "../protocol/snapshot-check.js";
 import { type Clock, realClock } from "../runtime/clock.js";
 import { type Logger, logger } from "../telemetry/logger.js";
 import {
-  type ApplyResult,
+  type ApplyOutcome,
+  type DeleteOutcome,
   identity,
   KIND_OF_PLURAL,
   type Plural,
@@ -17,7 +17,7 @@ import {
   STORE_ORIGIN,
 } from "./apply.js";
 import { type Debouncer, debounce } from "./debounce.js";
-import { createHttpApi } from "./http-api.js";
+import { type ApiBackend, createHttpApi, type LiveConfigView } from "./http-api.js";
 import { ControlPlaneMetrics } from "./metrics.js";
 import { type Registration, Registry } from "./registry.js";
 import { MeshServer, type ProxyInfo } from "./server.js";
@@ -42,23 +42,8 @@ export interface ControlPlaneOptions {
   processMetrics?: boolean;
 }
 
-export type ApplyOutcome =
-  | { ok: true; version: number; results: ApplyResult[] }
-  | { ok: false; errors: ConfigError[] };
-
-export type DeleteOutcome =
-  | { ok: true; version: number }
-  | { ok: false; code: "LANEMESH_NOT_FOUND"; message: string }
-  | { ok: false; code: "LANEMESH_INVALID_CONFIG"; errors: ConfigError[] };
-
-export interface LiveConfigView {
-  version: string;
-  rules: RuleSet;
-  endpoints: Endpoint[];
-}
-
 /** The control plane's state and operations, without its listeners (see startControlPlane). */
-export class ControlPlane {
+export class ControlPlane implements ApiBackend {
   readonly metrics: ControlPlaneMetrics;
   readonly mesh: MeshServer;
   readonly log: Logger;

@@ -2,8 +2,30 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { RawDocument } from "../config/document.js";
 import { parseDocuments } from "../config/load.js";
-import { isPlural } from "./apply.js";
-import type { ControlPlane } from "./control-plane.js";
+import type { Endpoint, RuleSet } from "../config/types.js";
+import type { Logger } from "../telemetry/logger.js";
+import { type ApplyOutcome, type DeleteOutcome, isPlural, type Plural } from "./apply.js";
+import type { ControlPlaneMetrics } from "./metrics.js";
+import type { ProxyInfo } from "./server.js";
+
+/** The served rules and endpoints, as `GET /v1/config` shows them. */
+export interface LiveConfigView {
+  version: string;
+  rules: RuleSet;
+  endpoints: Endpoint[];
+}
+
+/** What the API reads and changes: the control plane (control-plane.ts) implements it. */
+export interface ApiBackend {
+  readonly log: Logger;
+  readonly metrics: ControlPlaneMetrics;
+  proxies(): ProxyInfo[];
+  liveConfig(): { ok: true; value: LiveConfigView } | { ok: false; error: string };
+  apply(batch: RawDocument[]): Promise<ApplyOutcome>;
+  delete(plural: Plural, name: string): Promise<DeleteOutcome>;
+  list(plural: Plural): unknown[];
+  get(plural: Plural, name: string): unknown | undefined;
+}
 
 /** Bodies larger than this are refused (413): resources are small text. */
 const MAX_BODY = 4 * 1024 * 1024;
@@ -25,7 +47,7 @@ class HttpError extends Error {
   }
 }
 
-export function createHttpApi(cp: ControlPlane): Server {
+export function createHttpApi(cp: ApiBackend): Server {
   return createServer((req, res) => {
     route(cp, req, res).catch((err: unknown) => {
       const e =
@@ -39,7 +61,7 @@ export function createHttpApi(cp: ControlPlane): Server {
   });
 }
 
-async function route(cp: ControlPlane, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(cp: ApiBackend, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? "/", "http://control-plane");
   const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   const method = req.method ?? "GET";

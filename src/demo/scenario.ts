@@ -1,9 +1,9 @@
 // The demo's resources: the example YAML files of the chosen mode, sent to the control plane as one batch the way `lanemesh apply` sends them; it starts no process.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { callServer } from "../cli/server-client.js";
 import { formatError, type RawDocument } from "../config/document.js";
 import { parseDocuments } from "../config/load.js";
+import { callServer } from "../control-plane/api-client.js";
 
 /** dist/src/demo/scenario.js → examples/ at the repository (package) root. */
 export const EXAMPLES_DIR = fileURLToPath(new URL("../../../examples/", import.meta.url));

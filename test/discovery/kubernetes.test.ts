@@ -9,14 +9,16 @@ import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
 import { pino } from "pino";
 import type { Endpoint } from "../../src/config/types.js";
+import { KubernetesResolver } from "../../src/discovery/kubernetes/resolver.js";
 import {
   endpointsFromSlices,
-  KubernetesResolver,
-  type KubernetesTarget,
   type PodLookup,
-  parseKubernetesSpec,
   type SliceLike,
-} from "../../src/discovery/kubernetes/resolver.js";
+} from "../../src/discovery/kubernetes/slices.js";
+import {
+  type KubernetesTarget,
+  parseKubernetesSpec,
+} from "../../src/discovery/kubernetes/target.js";
 import type { ResolverError } from "../../src/discovery/types.js";
 import { LiveConfig } from "../../src/live/live-config.js";
 import type { ProxyHandle } from "../../src/proxy/handle.js";

@@ -3,12 +3,9 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";
 import type { Endpoint } from "../../src/config/types.js";
-import {
-  NacosResolver,
-  type NacosTarget,
-  nacosEndpoint,
-  parseNacosUrl,
-} from "../../src/discovery/nacos/resolver.js";
+import { nacosEndpoint } from "../../src/discovery/nacos/instances.js";
+import { NacosResolver } from "../../src/discovery/nacos/resolver.js";
+import { type NacosTarget, parseNacosUrl } from "../../src/discovery/nacos/target.js";
 import type { ResolverError } from "../../src/discovery/types.js";
 import { LiveConfig } from "../../src/live/live-config.js";
 import { loopbackSidecar, seedRules } from "../helpers/mesh.js";

@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { callServer } from "../../src/cli/server-client.js";
+import { callServer } from "../../src/control-plane/api-client.js";
 import { type ControlMessage, meshDefinition } from "../../src/protocol/wire.js";
 import {
   docs,

@@ -1,7 +1,8 @@
 // The slice of the official `nacos` client that the Nacos resolver drives (its types, its logger, a cancellable heartbeat loop in place of its own, and the checked construction); it never maps instances or decides anything.
 import { createRequire } from "node:module";
 import type { Logger } from "../../telemetry/logger.js";
-import type { NacosHost, NacosTarget } from "./resolver.js";
+import type { NacosHost } from "./instances.js";
+import type { NacosTarget } from "./target.js";
 
 /** Nacos's own beat period until the server says otherwise (BeatInfo.period, 5 s). */
 const BEAT_MS = 5_000;

@@ -3,8 +3,11 @@
 import { TAG_METADATA_KEYS } from "../../config/lane-tag.js";
 import type { Endpoint } from "../../config/types.js";
 import { logger as componentLogger, type Logger } from "../../telemetry/logger.js";
+import { DISCOVERY_UNAVAILABLE, EndpointFeed } from "../feed.js";
 import type { Resolver, ResolverError } from "../types.js";
 import { type Listener, type NamingClient, openClient, type RegisteredInstance } from "./client.js";
+import { type NacosHost, nacosEndpoint, stripGroup } from "./instances.js";
+import type { NacosTarget } from "./target.js";
 
 /*
  * How the official client (nacos-naming 2.6, HTTP OpenAPI v1) delivers changes, and what we add:
@@ -21,138 +24,13 @@ import { type Listener, type NamingClient, openClient, type RegisteredInstance }
  * - Only the DEFAULT cluster is followed: the client's subscribe cannot follow "all clusters".
  */
 
-const DEFAULT_PORT = 8848;
-const DEFAULT_GROUP = "DEFAULT_GROUP";
 const CLUSTER = "DEFAULT";
 const TAG_KEY = TAG_METADATA_KEYS[0];
-/** Bursts (a push touching several services, a sweep) become one emission. */
-const COALESCE_MS = 20;
 const LIST_PAGE_SIZE = 500;
 const MAX_LIST_PAGES = 100;
 const SWEEP_CONCURRENCY = 8;
-const PARAMS = ["namespace", "group", "services", "register"] as const;
 
-export const NACOS_UNAVAILABLE = "LANEMESH_DISCOVERY_UNAVAILABLE";
 export const NACOS_UNSUPPORTED = "LANEMESH_DISCOVERY_UNSUPPORTED";
-
-export interface NacosTarget {
-  /** host:port */
-  serverAddr: string;
-  /** "" = public */
-  namespace: string;
-  /** default DEFAULT_GROUP */
-  group: string;
-  /** null = every service of the namespace+group */
-  services: string[] | null;
-  /** default true */
-  register: boolean;
-}
-
-/**
- * `nacos://HOST[:PORT]?namespace=…&group=…&services=a,b&register=false`. Port 8848 by default;
- * `namespace=public` is the public namespace (""), as Nacos reads it.
- */
-export function parseNacosUrl(url: string): NacosTarget | { error: string } {
-  const bad = (why: string) => ({ error: `bad Nacos URL "${url}": ${why}` });
-  if (!url.startsWith("nacos://")) return bad("it must start with nacos://");
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return bad("not a URL (expected nacos://HOST:PORT?namespace=…&group=…)");
-  }
-  if (u.hostname === "") return bad("missing host (expected nacos://HOST:PORT)");
-  if (u.username !== "" || u.password !== "")
-    return bad("credentials in the URL are not supported");
-  if (u.pathname !== "" && u.pathname !== "/") return bad(`unexpected path "${u.pathname}"`);
-  if (u.hash !== "") return bad("unexpected #fragment");
-  // URL accepts only 0..65535 and drops a port equal to the scheme default (none for nacos:).
-  const port = u.port === "" ? DEFAULT_PORT : Number(u.port);
-  if (port === 0) return bad("port 0 is not a Nacos port");
-  const seen = new Set<string>();
-  for (const key of u.searchParams.keys()) {
-    if (!(PARAMS as readonly string[]).includes(key))
-      return bad(`unknown parameter "${key}" (known: ${PARAMS.join(", ")})`);
-    if (seen.has(key)) return bad(`parameter "${key}" given twice`);
-    seen.add(key);
-  }
-  const q = u.searchParams;
-  const namespace = q.get("namespace") ?? "";
-  const group = q.get("group") ?? DEFAULT_GROUP;
-  if (group === "") return bad("group= is empty (leave it out for DEFAULT_GROUP)");
-  if (group.includes("@@") || namespace.includes("@@")) return bad('"@@" is not allowed in names');
-  let services: string[] | null = null;
-  const listed = q.get("services");
-  if (listed !== null) {
-    const names = listed.split(",").map((s) => s.trim());
-    if (names.some((s) => s === ""))
-      return bad("services= needs comma-separated names (leave it out to follow every service)");
-    if (names.some((s) => s.includes("@@"))) return bad('"@@" is not allowed in service names');
-    services = [...new Set(names)];
-  }
-  const reg = q.get("register");
-  if (reg !== null && reg !== "true" && reg !== "false")
-    return bad(`register must be true or false, not "${reg}"`);
-  return {
-    serverAddr: `${u.hostname}:${port}`,
-    namespace: namespace === "public" ? "" : namespace,
-    group,
-    services,
-    register: reg !== "false",
-  };
-}
-
-/** One instance as the client hands it over (the list answer's `hosts[]`). */
-export interface NacosHost {
-  ip: string;
-  port: number;
-  weight?: number;
-  healthy?: boolean;
-  /** 1.x name of `healthy`. */
-  valid?: boolean;
-  enabled?: boolean;
-  serviceName?: string;
-  clusterName?: string;
-  metadata?: Record<string, unknown>;
-}
-
-/**
- * A Nacos instance as an Endpoint: weight × 100 (Nacos 1.0 = our 100), healthy only when healthy
- * AND enabled, the tag from `lanemesh.io/tag` else `alicloud.service.tag` (the first non-empty;
- * `base` = untagged), as static discovery reads the same keys. Null for an unusable address.
- */
-export function nacosEndpoint(service: string, host: NacosHost): Endpoint | null {
-  const port = Number(host.port);
-  if (typeof host.ip !== "string" || host.ip === "") return null;
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return null;
-  const metadata: Record<string, string> = {};
-  for (const [k, v] of Object.entries(host.metadata ?? {})) {
-    if (v !== null && v !== undefined) metadata[k] = String(v);
-  }
-  let tag: string | null = null;
-  for (const key of TAG_METADATA_KEYS) {
-    const v = metadata[key]?.trim();
-    if (tag === null && v !== undefined && v !== "") tag = v;
-  }
-  // "base" is reserved for untagged instances; any other value is kept as is, even one no lane
-  // can carry: a misspelt canary must never be taken for base and receive base traffic.
-  if (tag !== null && tag.toLowerCase() === "base") tag = null;
-  const weight = Number(host.weight ?? 1);
-  return {
-    service: stripGroup(host.serviceName ?? service),
-    address: host.ip,
-    port,
-    tag,
-    weight: Number.isFinite(weight) && weight > 0 ? Math.round(weight * 100) : 0,
-    healthy: (host.healthy ?? host.valid ?? true) !== false && host.enabled !== false,
-    metadata,
-  };
-}
-
-function stripGroup(name: string): string {
-  const at = name.indexOf("@@");
-  return at >= 0 ? name.slice(at + 2) : name;
-}
 
 interface Followed {
   readonly service: string;
@@ -186,16 +64,10 @@ export class NacosResolver implements Resolver {
   private readonly refreshMs: number;
   private client: NamingClient | undefined;
   private clientReady: Promise<NamingClient> | undefined;
-  private onEndpoints: ((endpoints: Endpoint[]) => void) | undefined;
-  private onError: ((err: ResolverError) => void) | undefined;
+  private readonly out: EndpointFeed;
   private readonly followed = new Map<string, Followed>();
   /** True once the set of services is known (given, or listed once). */
   private listed: boolean;
-  private down = false;
-  private lastEmitted: string | undefined;
-  private holdingEmpty = false;
-  private forceEmit = false;
-  private emitTimer: NodeJS.Timeout | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
   private self: { service: string; ip: string; port: number } | undefined;
   private started = false;
@@ -214,14 +86,18 @@ export class NacosResolver implements Resolver {
     this.log = (opts.log ?? componentLogger("nacos")).child({ source: this.source });
     this.refreshMs = Math.max(50, opts.refreshMs ?? 10_000);
     this.listed = target.services !== null;
+    this.out = new EndpointFeed({
+      log: this.log,
+      holdEmpty: true,
+      collect: () => this.collect(),
+    });
   }
 
   start(onEndpoints: (endpoints: Endpoint[]) => void, onError: (err: ResolverError) => void): void {
     if (this.started || this.closed)
       throw new Error("NacosResolver.start called twice or after close");
     this.started = true;
-    this.onEndpoints = onEndpoints;
-    this.onError = onError;
+    this.out.connect(onEndpoints, onError);
     void this.boot();
   }
 
@@ -261,7 +137,7 @@ export class NacosResolver implements Resolver {
       );
     } catch (err) {
       throw new NacosError(
-        NACOS_UNAVAILABLE,
+        DISCOVERY_UNAVAILABLE,
         `${this.source}: could not register ${self.service} ${self.address}:${self.port} (${errText(err)}); heartbeats will register it when Nacos answers`,
       );
     }
@@ -276,7 +152,7 @@ export class NacosResolver implements Resolver {
   }
 
   private async shutdown(): Promise<void> {
-    clearTimeout(this.emitTimer);
+    this.out.close();
     clearTimeout(this.sweepTimer);
     const client = this.client;
     if (!client) return;
@@ -317,9 +193,7 @@ export class NacosResolver implements Resolver {
       client = await this.ready();
     } catch (err) {
       if (this.closed) return;
-      const message = `${this.source}: ${errText(err)}`;
-      this.log.error(message);
-      this.onError?.({ code: NACOS_UNSUPPORTED, message });
+      this.out.report(NACOS_UNSUPPORTED, `${this.source}: ${errText(err)}`, "error");
       return;
     }
     if (this.closed) return;
@@ -364,7 +238,7 @@ export class NacosResolver implements Resolver {
         for (const s of [...this.followed.keys()]) if (!wanted.has(s)) this.unfollow(client, s);
         for (const s of names) if (!this.followed.has(s)) this.follow(client, s);
         this.listed = true;
-        this.scheduleEmit();
+        this.out.changed();
       }
       await inParallel([...this.followed.values()], SWEEP_CONCURRENCY, async (f) => {
         const raw = await client._serverProxy.queryList(this.grouped(f.service), CLUSTER, 0, false);
@@ -414,54 +288,26 @@ export class NacosResolver implements Resolver {
     const first = f.answer === undefined;
     const changed = first || JSON.stringify(endpoints) !== JSON.stringify(f.answer?.endpoints);
     f.answer = { at: Math.max(lastRefTime, f.answer?.at ?? 0), endpoints };
-    if (changed) this.scheduleEmit();
+    if (changed) this.out.changed();
   }
 
   private unreachable(err: unknown): void {
-    if (this.down) return;
-    this.down = true;
-    const message = `${this.source}: Nacos is unreachable (${errText(err)}); the last endpoints stay in force`;
-    this.log.warn(message);
-    this.onError?.({ code: NACOS_UNAVAILABLE, message });
+    this.out.unavailable(
+      `${this.source}: Nacos is unreachable (${errText(err)}); the last endpoints stay in force`,
+    );
   }
 
   private reachable(): void {
-    if (!this.down) return;
-    this.down = false;
-    this.log.info("Nacos is reachable again");
-    this.forceEmit = true;
-    this.scheduleEmit();
+    if (this.out.available(true)) this.log.info("Nacos is reachable again");
   }
 
-  private allAnswered(): boolean {
-    if (!this.listed) return false;
-    for (const f of this.followed.values()) if (f.answer === undefined) return false;
-    return true;
-  }
-
-  private scheduleEmit(): void {
-    if (this.closed || this.emitTimer !== undefined || !this.allAnswered()) return;
-    this.emitTimer = setTimeout(() => this.emit(), COALESCE_MS);
-  }
-
-  private emit(): void {
-    this.emitTimer = undefined;
-    if (this.closed || !this.allAnswered()) return;
-    const set = [...this.followed.values()]
+  /** The whole set, once the services are known and every one has answered. */
+  private collect(): Endpoint[] | undefined {
+    if (this.closed || !this.listed) return undefined;
+    for (const f of this.followed.values()) if (f.answer === undefined) return undefined;
+    return [...this.followed.values()]
       .sort((a, b) => (a.service < b.service ? -1 : a.service > b.service ? 1 : 0))
       .flatMap((f) => f.answer?.endpoints ?? []);
-    const print = JSON.stringify(set);
-    if (set.length === 0 && this.lastEmitted !== undefined && this.lastEmitted !== "[]") {
-      if (!this.holdingEmpty)
-        this.log.warn("Nacos lists no instance at all any more; the last endpoints stay in force");
-      this.holdingEmpty = true;
-      return;
-    }
-    this.holdingEmpty = false;
-    if (print === this.lastEmitted && !this.forceEmit) return;
-    this.forceEmit = false;
-    this.lastEmitted = print;
-    this.onEndpoints?.(set);
   }
 }
 
