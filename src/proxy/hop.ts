@@ -1,12 +1,11 @@
 // The pick and forward stages of one hop to a service (gateway and sidecar outbound): choose the instance for the tag, forward, retry once elsewhere when safe; it never classifies.
-import type { Picker } from "../balancer/picker.js";
-import type { Endpoint } from "../config/types.js";
 import type { Compiled } from "../live/compiled.js";
 import type { OutcomeSink } from "./ejection.js";
 import { ProxyError, type ProxyErrorCode } from "./errors.js";
+import { type Exchange, type Flow, HopAttempts } from "./exchange.js";
 import type { Forwarder, ForwardFailureKind, ForwardOutcome } from "./forward/contract.js";
 import { isIdempotent } from "./headers.js";
-import type { Exchange, Flow, Recorder } from "./record.js";
+import type { Recorder } from "./record.js";
 
 /*
  * Retry rule: an attempt that failed before any response and before any byte of the request body
@@ -80,37 +79,28 @@ export class ServiceHop implements Flow {
       return;
     }
     if (first.fallback && tag !== null) this.recorder.fallback(x, service, tag);
-    x.picker = picker;
-    x.first = first.endpoint;
-    x.path = path;
-    x.headers = headers;
-    x.body = x.hasBody ? x.req : null;
-    x.interceptAppUnavailable = isIdempotent(x.method);
-    x.flow = this;
-    this.attempt(x, first.endpoint);
-  }
-
-  private attempt(x: Exchange, ep: Endpoint): void {
-    x.served = ep.tag;
-    x.upstream = ep;
-    this.forwarder.dispatch(x);
+    x.hop = new HopAttempts(picker, first.endpoint);
+    x.prepare(path, headers, this, isIdempotent(x.method));
+    x.sendTo(this.forwarder, first.endpoint, first.endpoint.tag);
   }
 
   settled(x: Exchange, outcome: ForwardOutcome): void {
-    // x.upstream is the Endpoint of this attempt (set by attempt()).
-    if (this.outcomes !== null) this.outcomes.observe(x.upstream as Endpoint, outcome);
+    const hop = x.hop;
+    if (hop === null) return;
+    if (this.outcomes !== null) this.outcomes.observe(hop.current, outcome);
     if (outcome.ok) return;
-    if (outcome.retryable && !x.retried && isIdempotent(x.method)) {
-      const first = x.first as Endpoint;
-      const second = (x.picker as Picker).pick(x.wanted, first);
+    if (outcome.retryable && !hop.retried && isIdempotent(x.method)) {
+      const first = hop.first;
+      const second = hop.picker.pick(x.wanted, first);
       if (
         second.ok &&
         (second.endpoint.address !== first.address || second.endpoint.port !== first.port)
       ) {
-        x.retried = true;
+        hop.retried = true;
+        hop.current = second.endpoint;
         if (second.fallback && x.wanted !== null) this.recorder.fallback(x, x.service, x.wanted);
         x.interceptAppUnavailable = false;
-        this.attempt(x, second.endpoint);
+        x.sendTo(this.forwarder, second.endpoint, second.endpoint.tag);
         return;
       }
     }

@@ -7,6 +7,7 @@ import {
   type TraceTagCache,
 } from "../lane/propagation/index.js";
 import { badTagHeader, ProxyError, type ProxyErrorCode } from "./errors.js";
+import type { Exchange, Flow } from "./exchange.js";
 import type {
   Forwarder,
   ForwardFailureKind,
@@ -15,7 +16,7 @@ import type {
 } from "./forward/contract.js";
 import { isIdempotent, upstreamHeaders } from "./headers.js";
 import type { ExchangeHandler } from "./listen/listener.js";
-import type { Exchange, Flow, Recorder } from "./record.js";
+import type { Recorder } from "./record.js";
 import { splitRequestTarget } from "./route.js";
 
 /*
@@ -76,9 +77,9 @@ export function inboundHandler(deps: InboundDeps): ExchangeHandler {
   const recorder = deps.recorder;
   return (x) => {
     const req = x.req;
+    // Every inbound request is for this app's instance, refused ones included (their metrics).
     x.service = deps.app;
     x.served = deps.tag;
-    x.upstream = deps.appUpstream;
     const ctx = deps.reader.read(req.rawHeaders);
     if (!ctx.ok) return recorder.fail(x, badTagHeader(deps.reader.header.name, ctx.reason));
     x.wanted = ctx.tag;
@@ -87,15 +88,12 @@ export function inboundHandler(deps: InboundDeps): ExchangeHandler {
     const fresh = ctx.traceparent ? undefined : newTraceparent();
     deps.cache.remember(ctx, ctx.tag, fresh);
     const plan = { appendFor: req.socket.remoteAddress ?? null, overwriteProto: false };
-    x.path = target.path;
-    x.headers = deps.writer.write(
+    const headers = deps.writer.write(
       upstreamHeaders(req.rawHeaders, x.connection, plan),
       ctx.tag,
       fresh,
     );
-    x.body = x.hasBody ? req : null;
-    x.interceptAppUnavailable = false;
-    x.flow = flow;
-    deps.forwarder.dispatch(x);
+    x.prepare(target.path, headers, flow, false);
+    x.sendTo(deps.forwarder, deps.appUpstream, deps.tag);
   };
 }

@@ -1,8 +1,5 @@
-// Per-request bookkeeping: the Exchange a request becomes (also the forwarder's job), the §7 request metrics and the optional access log line; it records outcomes, it never decides them.
+// Per-request bookkeeping: the request metrics and the optional access log line of each Exchange; it records outcomes, it never decides them.
 import type { IncomingMessage, ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
-import type { Picker } from "../balancer/picker.js";
-import type { Endpoint } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import type {
   CounterChild,
@@ -11,9 +8,8 @@ import type {
   ProxyMetrics,
 } from "../telemetry/metrics.js";
 import { ProxyError, sendError } from "./errors.js";
-import type { ForwardJob, ForwardOutcome, Tunnel, Upstream } from "./forward/contract.js";
+import { Exchange, type ExchangeLog, upstreamOf } from "./exchange.js";
 import { upstreamKey } from "./forward/contract.js";
-import type { RequestFacts } from "./listen/edge.js";
 
 /*
  * `lanemesh_requests_total{direction,service,tag,code}` and
@@ -23,79 +19,12 @@ import type { RequestFacts } from "./listen/edge.js";
  * connection closes. `service` is the target service, `unknown` when none was resolved (no route,
  * unknown host, refused request: never a client-chosen string, so clients cannot grow the label
  * set); `tag` is the tag of the instance that served (or was tried), `base` when untagged or none.
- *
- * One Exchange is the whole per-request state: the stages fill it, the forwarder takes it as its
- * job (no call object, no closure, no promise per request) and hands the outcome to `flow`.
  */
 
-export const UNKNOWN_SERVICE = "unknown";
 const BASE = "base";
 const CLIENT_CLOSED = 499;
 /** Bound on cached label children per direction (they stay in the registry either way). */
 const MAX_CACHED = 4096;
-const NO_HEADERS: string[] = [];
-const NOWHERE: Upstream = { address: "", port: 0 };
-
-/** Who receives the outcome of an Exchange's forward attempt (a hop's retry rule). */
-export interface Flow {
-  settled(x: Exchange, outcome: ForwardOutcome): void;
-}
-
-/** What one request became; filled by the stages as they run. */
-export class Exchange implements ForwardJob, RequestFacts {
-  readonly started = performance.now();
-  readonly method: string;
-  service = UNKNOWN_SERVICE;
-  /** Tag asked for (header, baggage, trace cache or gateway rules); null = base. */
-  wanted: string | null = null;
-  /** Tag of the instance that served (or was last tried); null = base. */
-  served: string | null = null;
-  fallback = false;
-  retried = false;
-  error: string | null = null;
-  recorded = false;
-
-  // Request facts, from the edge pass over the raw headers (edge.ts).
-  host: string | undefined = undefined;
-  connection: string | undefined = undefined;
-  hasBody = false;
-
-  // The forward job (forward.ts): where and what to send.
-  /** The instance tried last (NOWHERE until one is chosen). */
-  upstream: Upstream = NOWHERE;
-  path = "/";
-  headers: string[] = NO_HEADERS;
-  body: Readable | null = null;
-  interceptAppUnavailable = false;
-  /** An Upgrade request: its connection, for the tunnel (listener.ts, tunnel.ts). */
-  tunnel: Tunnel | null = null;
-  flow: Flow | null = null;
-  /** Outbound and gateway: the picker and first instance, for one retry elsewhere. */
-  picker: Picker | null = null;
-  first: Endpoint | null = null;
-
-  constructor(
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
-    readonly recorder: Recorder,
-  ) {
-    this.method = req.method ?? "GET";
-  }
-
-  onHead(status: number): void {
-    this.recorder.head(this, status);
-  }
-
-  settle(outcome: ForwardOutcome): void {
-    const flow = this.flow;
-    if (flow === null) return;
-    try {
-      flow.settled(this, outcome);
-    } catch (err) {
-      this.recorder.crashed(this, err);
-    }
-  }
-}
 
 interface Series {
   readonly duration: HistogramChild;
@@ -103,7 +32,7 @@ interface Series {
   readonly codes: Map<number, CounterChild>;
 }
 
-export class Recorder {
+export class Recorder implements ExchangeLog {
   /** service → tag → series. */
   private readonly series = new Map<string, Map<string, Series>>();
   private cached = 0;
@@ -196,12 +125,17 @@ export class Recorder {
       service: x.service,
       wanted: x.wanted,
       served: x.served ?? BASE,
-      upstream: x.upstream === NOWHERE ? null : upstreamKey(x.upstream),
+      upstream: upstreamOrNull(x),
       fallback: x.fallback,
-      retried: x.retried,
+      retried: x.hop?.retried ?? false,
       error: x.error,
       complete: x.res.writableFinished,
       ms: Math.round((performance.now() - x.started) * 100) / 100,
     });
   }
+}
+
+function upstreamOrNull(x: Exchange): string | null {
+  const u = upstreamOf(x);
+  return u === null ? null : upstreamKey(u);
 }

@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type Server, ServerResponse } from 
 import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "../../telemetry/logger.js";
 import { ProxyError, sendError, sendRawError } from "../errors.js";
-import type { Exchange, Recorder } from "../record.js";
+import type { Exchange } from "../exchange.js";
+import type { Recorder } from "../record.js";
 import { checkRequest } from "./edge.js";
 
 /*
