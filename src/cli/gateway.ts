@@ -1,7 +1,7 @@
 // `lanemesh gateway`: parses the entry gateway's flags and starts it; no proxy logic here.
 import type { Command } from "commander";
 import { envBoolOption, envOption, parsePort } from "./options.js";
-import { addProxyOptions, outlierPolicy, type ProxyFlags } from "./proxy-options.js";
+import { addProxyOptions, type ProxyFlags } from "./proxy-options.js";
 
 interface GatewayFlags extends ProxyFlags {
   port: number;
@@ -29,7 +29,7 @@ export function register(program: Command): void {
       ),
     );
   addProxyOptions(cmd).action(async (o: GatewayFlags) => {
-    const [{ startGateway }, { runProxy, advertiseHost }] = await Promise.all([
+    const [{ startGateway }, { runProxy, advertiseHost, baseOptions }] = await Promise.all([
       import("../proxy/gateway.js"),
       import("./run-proxy.js"),
     ]);
@@ -37,20 +37,12 @@ export function register(program: Command): void {
       "gateway",
       o,
       { gateway: o.gatewayName },
-      ({ live, metrics, status }) =>
+      (base) =>
         startGateway({
+          ...baseOptions(o, base),
           gateway: o.gatewayName,
-          bindHost: o.bind,
           port: o.port,
-          adminPort: o.adminPort,
-          tagHeader: o.tagHeader,
           trustTagHeader: o.trustTagHeader,
-          live,
-          metrics,
-          accessLog: o.accessLog,
-          drainSeconds: o.drainSeconds,
-          outlier: outlierPolicy(o),
-          status,
         }),
       { gateway: o.gatewayName },
       (ports) => ({

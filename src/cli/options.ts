@@ -80,7 +80,7 @@ export function parseDuration(value: string): number {
   return Math.round(ms);
 }
 
-/** A lane tag token (propagation/lane-tag.ts), so it can be written into headers as is. */
+/** A lane tag token (config/lane-tag.ts), so it can be written into headers as is. */
 export function parseTag(value: string): string {
   if (!isLaneTag(value))
     throw new InvalidArgumentError(

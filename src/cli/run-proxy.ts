@@ -3,11 +3,12 @@ import { mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LiveConfig } from "../live/live-config.js";
+import type { ProxyBaseOptions } from "../proxy/assemble.js";
 import type { SyncHello } from "../sync/client.js";
 import { logger } from "../telemetry/logger.js";
 import { ProxyMetrics } from "../telemetry/metrics.js";
 import { type Drainable, exitOnSignal, failStart } from "./lifecycle.js";
-import type { ProxyFlags } from "./proxy-options.js";
+import { outlierPolicy, type ProxyFlags } from "./proxy-options.js";
 import { startSources } from "./sources.js";
 
 const log = logger("cli");
@@ -17,6 +18,21 @@ export interface ProxyBase {
   live: LiveConfig;
   metrics: ProxyMetrics;
   status: () => { ready: boolean; detail: Record<string, unknown> };
+}
+
+/** The proxy options that come from the flags every proxy shares. */
+export function baseOptions(o: ProxyFlags, base: ProxyBase): ProxyBaseOptions {
+  return {
+    bindHost: o.bind,
+    adminPort: o.adminPort,
+    tagHeader: o.tagHeader,
+    live: base.live,
+    metrics: base.metrics,
+    accessLog: o.accessLog,
+    drainSeconds: o.drainSeconds,
+    outlier: outlierPolicy(o),
+    status: base.status,
+  };
 }
 
 /**

@@ -1,7 +1,7 @@
 // `lanemesh sidecar`: parses the sidecar's flags and starts it beside one app instance; no proxy logic here.
 import type { Command } from "commander";
 import { envOption, parseDuration, parsePort, parsePositiveInt, parseTag } from "./options.js";
-import { addProxyOptions, outlierPolicy, type ProxyFlags } from "./proxy-options.js";
+import { addProxyOptions, type ProxyFlags } from "./proxy-options.js";
 
 interface SidecarFlags extends ProxyFlags {
   app: string;
@@ -14,7 +14,7 @@ interface SidecarFlags extends ProxyFlags {
   traceCacheTtl?: number;
 }
 
-/** The trace-id cache's own defaults (propagation/trace-cache.ts), used when one flag is given. */
+/** The trace-id cache's own defaults (lane/propagation/trace-cache.ts), used when one flag is given. */
 const TRACE_CACHE_SIZE = 100_000;
 const TRACE_CACHE_TTL_MS = 60_000;
 
@@ -52,7 +52,7 @@ export function register(program: Command): void {
       ).argParser(parseDuration),
     );
   addProxyOptions(cmd).action(async (o: SidecarFlags) => {
-    const [{ startSidecar }, { runProxy, advertiseHost }] = await Promise.all([
+    const [{ startSidecar }, { runProxy, advertiseHost, baseOptions }] = await Promise.all([
       import("../proxy/sidecar.js"),
       import("./run-proxy.js"),
     ]);
@@ -69,23 +69,15 @@ export function register(program: Command): void {
       "sidecar",
       o,
       {},
-      ({ live, metrics, status }) =>
+      (base) =>
         startSidecar({
+          ...baseOptions(o, base),
           app: o.app,
           tag: o.tag ?? null,
           appHost: o.appHost,
           appPort: o.appPort,
-          bindHost: o.bind,
           inboundPort: o.inboundPort,
           outboundPort: o.outboundPort,
-          adminPort: o.adminPort,
-          tagHeader: o.tagHeader,
-          live,
-          metrics,
-          accessLog: o.accessLog,
-          drainSeconds: o.drainSeconds,
-          outlier: outlierPolicy(o),
-          status,
           ...traceCache,
         }),
       { app: o.app, tag: o.tag ?? null },

@@ -7,6 +7,7 @@ import {
   type OutlierTarget,
 } from "../balancer/outlier.js";
 import type { LiveConfig } from "../live/live-config.js";
+import { type Clock, realClock, type TimerHandle } from "../runtime/clock.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
 import type { ForwardOutcome } from "./forward/contract.js";
@@ -30,7 +31,7 @@ export interface OutcomeSink {
 
 export class Ejector implements OutcomeSink {
   private readonly detector: OutlierDetector;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
   private timerAt = 0;
   private readonly unsubscribe: () => void;
   private closed = false;
@@ -40,9 +41,9 @@ export class Ejector implements OutcomeSink {
     policy: Readonly<OutlierPolicy>,
     private readonly metrics: ProxyMetrics,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = realClock,
   ) {
-    this.detector = new OutlierDetector(policy, now);
+    this.detector = new OutlierDetector(policy, () => clock.now());
     const c = live.current();
     if (c !== undefined) this.detector.retain(c.endpoints);
     this.unsubscribe = live.onChange((next) => {
@@ -72,7 +73,7 @@ export class Ejector implements OutcomeSink {
         tag,
         instance: `${ejected.address}:${ejected.port}`,
         ejections: ejected.count,
-        seconds: Math.round((ejected.until - this.now()) / 100) / 10,
+        seconds: Math.round((ejected.until - this.clock.now()) / 100) / 10,
         cause: outcome.detail,
       },
       "instance ejected: consecutive failures",
@@ -88,7 +89,7 @@ export class Ejector implements OutcomeSink {
   close(): void {
     this.closed = true;
     this.unsubscribe();
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timer = undefined;
   }
 
@@ -104,15 +105,19 @@ export class Ejector implements OutcomeSink {
   private schedule(): void {
     const next = this.detector.nextReturn();
     if (next === null || this.closed) {
-      if (this.timer !== undefined) clearTimeout(this.timer);
+      if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
       this.timer = undefined;
       return;
     }
     if (this.timer !== undefined && this.timerAt <= next) return;
-    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
     this.timerAt = next;
-    this.timer = setTimeout(() => this.returnDue(), Math.max(0, next - this.now()));
-    this.timer.unref();
+    this.timer = this.clock.setTimeout(
+      () => this.returnDue(),
+      Math.max(0, next - this.clock.now()),
+    );
+    // A return due later must not keep a stopping process alive (real timers only).
+    (this.timer as { unref?: () => void }).unref?.();
   }
 
   private returnDue(): void {
@@ -132,10 +137,16 @@ export class Ejector implements OutcomeSink {
 
 /** The outlier detection of a proxy's picks, or null when turned off (consecutiveErrors 0). */
 export function outlierFor(
-  opts: { live: LiveConfig; metrics: ProxyMetrics; outlier?: Readonly<OutlierPolicy> },
+  opts: {
+    live: LiveConfig;
+    metrics: ProxyMetrics;
+    outlier?: Readonly<OutlierPolicy>;
+    /** Time for ejections and returns (tests: a virtual clock). */
+    clock?: Clock;
+  },
   log: Logger,
 ): Ejector | null {
   const policy = opts.outlier ?? DEFAULT_OUTLIER_POLICY;
   if (policy.consecutiveErrors <= 0) return null;
-  return new Ejector(opts.live, policy, opts.metrics, log);
+  return new Ejector(opts.live, policy, opts.metrics, log, opts.clock);
 }

@@ -4,10 +4,11 @@ import { entryLane } from "../lane/classify.js";
 import { type LaneWriter, newTraceparent, type TagReader } from "../lane/propagation/index.js";
 import { requestViewFromIncoming } from "../lane/rules/view.js";
 import type { LiveConfig } from "../live/live-config.js";
-import { badTagHeader, noRoute, ProxyError } from "./errors.js";
+import { noRoute } from "./errors.js";
 import { upstreamHeaders } from "./headers.js";
 import type { ServiceHop } from "./hop.js";
 import type { ExchangeHandler } from "./listen/listener.js";
+import { admit } from "./pipeline.js";
 import { splitRequestTarget } from "./route.js";
 
 /*
@@ -31,12 +32,9 @@ export function entryHandler(deps: EntryDeps): ExchangeHandler {
   const recorder = deps.hop.recorder;
   return (x) => {
     const req = x.req;
-    const ctx = deps.reader.read(req.rawHeaders);
-    if (!ctx.ok) return recorder.fail(x, badTagHeader(deps.reader.header.name, ctx.reason));
-    const c = deps.live.current();
-    if (c === undefined) {
-      return recorder.fail(x, new ProxyError("LANEMESH_NOT_READY", "no config received yet"));
-    }
+    const admitted = admit(x, deps.reader, deps.live, recorder);
+    if (admitted === null) return;
+    const { ctx, c } = admitted;
     const target = splitRequestTarget(req.url ?? "/", x.host);
     if (!target.ok) return recorder.fail(x, target.error);
     const decision = entryLane(c.matcher, requestViewFromIncoming(req), ctx, deps.trustTagHeader);

@@ -14,19 +14,6 @@
  * sidecars keep the one they received and set `http` when absent.
  */
 
-const REQUEST_HOP = new Set([
-  "connection",
-  "keep-alive",
-  "proxy-connection",
-  "te",
-  "transfer-encoding",
-  "upgrade",
-  "trailer",
-  "http2-settings",
-  "expect",
-  "proxy-authorization",
-]);
-
 const RESPONSE_HOP = new Set([
   "connection",
   "keep-alive",
@@ -36,6 +23,8 @@ const RESPONSE_HOP = new Set([
   "upgrade",
   "trailer",
 ]);
+
+const REQUEST_HOP = new Set([...RESPONSE_HOP, "http2-settings", "expect", "proxy-authorization"]);
 
 const XFF = "x-forwarded-for";
 const XFP = "x-forwarded-proto";

@@ -6,7 +6,7 @@ import {
   type TagReader,
   type TraceTagCache,
 } from "../lane/propagation/index.js";
-import { badTagHeader, ProxyError, type ProxyErrorCode } from "./errors.js";
+import { ProxyError, type ProxyErrorCode } from "./errors.js";
 import type { Exchange, Flow } from "./exchange.js";
 import type {
   Forwarder,
@@ -16,6 +16,7 @@ import type {
 } from "./forward/contract.js";
 import { isIdempotent, upstreamHeaders } from "./headers.js";
 import type { ExchangeHandler } from "./listen/listener.js";
+import { readLane } from "./pipeline.js";
 import type { Recorder } from "./record.js";
 import { splitRequestTarget } from "./route.js";
 
@@ -80,8 +81,8 @@ export function inboundHandler(deps: InboundDeps): ExchangeHandler {
     // Every inbound request is for this app's instance, refused ones included (their metrics).
     x.service = deps.app;
     x.served = deps.tag;
-    const ctx = deps.reader.read(req.rawHeaders);
-    if (!ctx.ok) return recorder.fail(x, badTagHeader(deps.reader.header.name, ctx.reason));
+    const ctx = readLane(x, deps.reader, recorder);
+    if (ctx === null) return;
     x.wanted = ctx.tag;
     const target = splitRequestTarget(req.url ?? "/", x.host);
     if (!target.ok) return recorder.fail(x, target.error);

@@ -1,6 +1,5 @@
 // Assembles a sidecar (inbound, outbound and admin listeners sharing one trace-id cache) from its options; it holds no request logic.
 
-import type { OutlierPolicy } from "../balancer/outlier.js";
 import {
   isLaneTag,
   LaneWriter,
@@ -8,44 +7,30 @@ import {
   TagReader,
   TraceTagCache,
 } from "../lane/propagation/index.js";
-import type { LiveConfig } from "../live/live-config.js";
 import { logger } from "../telemetry/logger.js";
-import type { ProxyMetrics } from "../telemetry/metrics.js";
-import { adminHandler, type ProxyStatus } from "./admin.js";
-import { outlierFor } from "./ejection.js";
+import { followConfig, openProxy, type ProxyBaseOptions } from "./assemble.js";
 import { H1Forwarder } from "./forward/h1/forwarder.js";
-import { type ProxyHandle, type ProxyState, proxyHandle } from "./handle.js";
+import type { ProxyHandle, ProxyState } from "./handle.js";
 import { ServiceHop } from "./hop.js";
 import { inboundHandler } from "./inbound.js";
-import { Listener, refuseInsecureParser } from "./listen/listener.js";
+import { refuseInsecureParser } from "./listen/listener.js";
 import { outboundHandler } from "./outbound.js";
 import { Recorder } from "./record.js";
 
 export type { ProxyHandle } from "./handle.js";
 
-export interface SidecarOptions {
+export interface SidecarOptions extends ProxyBaseOptions {
   /** The service this sidecar's app instance belongs to. */
   app: string;
   /** This instance's lane tag; null = base. */
   tag: string | null;
   appHost: string;
   appPort: number;
-  bindHost: string;
   /** 0 = ephemeral (see ProxyHandle.ports). */
   inboundPort: number;
   outboundPort: number;
-  adminPort: number;
-  tagHeader: string;
-  live: LiveConfig;
-  metrics: ProxyMetrics;
-  accessLog: boolean;
-  drainSeconds: number;
   /** Trace-id → tag cache bounds (defaults: 100 000 entries, 60 s sliding TTL). */
   traceCache?: { maxEntries: number; ttlMs: number };
-  /** Extra readiness (e.g. control-plane connection) shown and enforced by /ready. */
-  status?: () => ProxyStatus;
-  /** Outlier detection on the instances this proxy picks (default: DEFAULT_OUTLIER_POLICY). */
-  outlier?: Readonly<OutlierPolicy>;
 }
 
 /** Open the sidecar's three listeners; rejects (with nothing left open) if one cannot bind. */
@@ -67,85 +52,52 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
   const outboundLog = logger("outbound", { app: opts.app });
   const inboundRecorder = new Recorder(opts.metrics, "inbound", access, inboundLog);
   const outboundRecorder = new Recorder(opts.metrics, "outbound", access, outboundLog);
-  const stopRetain = opts.live.onChange((c) => toServices.retain(c.endpoints));
-  const ejector = outlierFor(opts, outboundLog);
-  const unsubscribe = () => {
-    stopRetain();
-    ejector?.close();
-  };
+  const { ejector, unsubscribe } = followConfig(opts, toServices, outboundLog);
 
-  const opened: Listener[] = [];
-  const open = async (...args: Parameters<typeof Listener.open>) => {
-    const l = await Listener.open(...args);
-    opened.push(l);
-    return l;
-  };
-  try {
-    const inbound = await open({
-      name: "inbound",
-      host: opts.bindHost,
-      port: opts.inboundPort,
-      log: inboundLog,
-      proxy: {
-        recorder: inboundRecorder,
-        handle: inboundHandler({
-          app: opts.app,
-          tag: opts.tag,
-          appUpstream: { address: opts.appHost, port: opts.appPort },
-          forwarder: toApp,
+  return openProxy(opts, {
+    role: "sidecar",
+    listeners: [
+      {
+        name: "inbound",
+        host: opts.bindHost,
+        port: opts.inboundPort,
+        log: inboundLog,
+        proxy: {
           recorder: inboundRecorder,
-          reader,
-          writer,
-          cache,
-        }),
+          handle: inboundHandler({
+            app: opts.app,
+            tag: opts.tag,
+            appUpstream: { address: opts.appHost, port: opts.appPort },
+            forwarder: toApp,
+            recorder: inboundRecorder,
+            reader,
+            writer,
+            cache,
+          }),
+        },
       },
-    });
-    const outbound = await open({
-      name: "outbound",
-      host: opts.bindHost,
-      port: opts.outboundPort,
-      log: outboundLog,
-      proxy: {
-        recorder: outboundRecorder,
-        handle: outboundHandler({
-          hop: new ServiceHop(toServices, outboundRecorder, ejector),
-          live: opts.live,
-          reader,
-          writer,
-          cache,
-        }),
+      {
+        name: "outbound",
+        host: opts.bindHost,
+        port: opts.outboundPort,
+        log: outboundLog,
+        proxy: {
+          recorder: outboundRecorder,
+          handle: outboundHandler({
+            hop: new ServiceHop(toServices, outboundRecorder, ejector),
+            live: opts.live,
+            reader,
+            writer,
+            cache,
+          }),
+        },
       },
-    });
-    const admin = await open({
-      name: "admin",
-      host: opts.bindHost,
-      port: opts.adminPort,
-      log: logger("admin", { app: opts.app }),
-      serve: adminHandler({
-        role: "sidecar",
-        live: opts.live,
-        metrics: opts.metrics,
-        state,
-        status: opts.status,
-        ejections: ejector ? () => ejector.ejections() : undefined,
-      }),
-    });
-    log.info(
-      { inbound: inbound.port, outbound: outbound.port, admin: admin.port, appPort: opts.appPort },
-      "sidecar listening",
-    );
-    return proxyHandle({
-      listeners: [inbound, outbound],
-      admin,
-      forwarders: [toApp, toServices],
-      state,
-      drainSeconds: opts.drainSeconds,
-      unsubscribe,
-      log,
-    });
-  } catch (err) {
-    unsubscribe();
-    await Promise.all(opened.map((l) => l.close()));
-    throw err;
-  }
+    ],
+    forwarders: [toApp, toServices],
+    state,
+    ejector,
+    unsubscribe,
+    log,
+    adminLog: { app: opts.app },
+  });
 }

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { debounce, PushSlot } from "../../src/control-plane/debounce.js";
-import { VirtualClock } from "../helpers/sync-fixtures.js";
+import { VirtualClock } from "../helpers/clock.js";
 
 function setup(quietMs = 100, maxDelayMs = 1000) {
   const clock = new VirtualClock();

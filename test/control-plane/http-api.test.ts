@@ -10,6 +10,7 @@ import {
   meshDefinition,
   type SnapshotMessage,
 } from "../../src/protocol/wire.js";
+import { VirtualClock } from "../helpers/clock.js";
 import { docs, gauge, startCp, subscribe } from "../helpers/control-plane.js";
 import {
   headerLane,
@@ -18,7 +19,6 @@ import {
   route,
   silentLog,
   tempDir,
-  VirtualClock,
   when,
 } from "../helpers/sync-fixtures.js";
 

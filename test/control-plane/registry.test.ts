@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { parseHostPort, Registry } from "../../src/control-plane/registry.js";
-import { VirtualClock } from "../helpers/sync-fixtures.js";
+import { VirtualClock } from "../helpers/clock.js";
 
 const reg = { nodeId: "a-1", service: "sc-a", tag: null, address: "127.0.0.1", port: 7001 };
 

@@ -462,7 +462,13 @@ describe("KubernetesResolver against the fake API server", () => {
         targetRef: { kind: "Pod", namespace: ns, name: "c-2" },
       });
     });
-    let got = await r.until((e) => e.length === 2, "the gray endpoint", 5_000);
+    // The two watches (slices, pods) are separate streams: until the pod's event is in, the new
+    // endpoint is held back as unhealthy (its lane unknown), so wait for the settled state.
+    let got = await r.until(
+      (e) => e.length === 2 && e.every((x) => x.healthy),
+      "the gray endpoint",
+      5_000,
+    );
     assert.deepEqual(brief(got), ["sc-c 10.1.0.1:8080 base up", "sc-c 10.1.0.2:8080 gray up"]);
 
     // The base endpoint leaves the slice.

@@ -1,4 +1,4 @@
-// Nacos discovery (discovery/nacos.ts) driven through the official `nacos` client against the fake Nacos server (helpers/nacos-server.ts), up to a sidecar routing a lane by it.
+// Nacos discovery (discovery/nacos/) driven through the official `nacos` client against the fake Nacos server (helpers/nacos-server.ts), up to a sidecar routing a lane by it.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { pino } from "pino";

@@ -5,6 +5,7 @@ import { after, before, describe, it } from "node:test";
 import type { OutlierPolicy } from "../../src/balancer/outlier.js";
 import { LiveConfig } from "../../src/live/live-config.js";
 import type { ProxyHandle } from "../../src/proxy/handle.js";
+import { VirtualClock } from "../helpers/clock.js";
 import { endpoint, loopbackSidecar, seedRules } from "../helpers/mesh.js";
 import { sample, send, TestUpstream } from "../helpers/upstream.js";
 
@@ -58,8 +59,6 @@ class Canary {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 interface Rig {
   sidecar: ProxyHandle;
   base: TestUpstream;
@@ -71,7 +70,7 @@ interface Rig {
   close(): Promise<void>;
 }
 
-async function rig(outlier: OutlierPolicy): Promise<Rig> {
+async function rig(outlier: OutlierPolicy, clock?: VirtualClock): Promise<Rig> {
   const base = await TestUpstream.start("C", (_req, _r, res) => res.end("C"));
   const canary = await Canary.start();
   const live = new LiveConfig();
@@ -80,7 +79,14 @@ async function rig(outlier: OutlierPolicy): Promise<Rig> {
     [endpoint("sc-c", base.port), endpoint("sc-c", canary.port, "gray")],
     "1",
   );
-  const sidecar = await loopbackSidecar({ app: "sc-b", tag: null, appPort: 9, live, outlier });
+  const sidecar = await loopbackSidecar({
+    app: "sc-b",
+    tag: null,
+    appPort: 9,
+    live,
+    outlier,
+    ...(clock ? { clock } : {}),
+  });
   const out = sidecar.ports.outbound as number;
   const admin = sidecar.ports.admin as number;
   return {
@@ -112,8 +118,10 @@ const POLICY: OutlierPolicy = {
 
 describe("outlier detection in the sidecar", () => {
   let r: Rig;
+  // Ejections and returns run on virtual time: the test moves it.
+  const clock = new VirtualClock();
   before(async () => {
-    r = await rig(POLICY);
+    r = await rig(POLICY, clock);
   });
   after(() => r.close());
 
@@ -137,7 +145,7 @@ describe("outlier detection in the sidecar", () => {
   });
 
   it("returns after the ejection time; failing again ejects it for twice as long", async () => {
-    await sleep(POLICY.baseEjectionMs + 200);
+    clock.advance(POLICY.baseEjectionMs);
     assert.deepEqual((await r.config()).ejected, [], "back in rotation");
     const before = r.canary.accepted;
     for (let i = 0; i < 3; i++) assert.deepEqual(await r.get(), { status: 200, body: "C" });
@@ -146,7 +154,7 @@ describe("outlier detection in the sidecar", () => {
       (await r.config()).ejected.map((e) => e.ejections),
       [2],
     );
-    await sleep(POLICY.baseEjectionMs + 200);
+    clock.advance(POLICY.baseEjectionMs);
     assert.equal((await r.config()).ejected.length, 1, "still out: the second ejection is 2 × 1 s");
     for (let i = 0; i < 3; i++) await r.get();
     assert.equal(r.canary.accepted, before + 3, "no attempt while out");
@@ -154,7 +162,7 @@ describe("outlier detection in the sidecar", () => {
 
   it("once healthy it takes its lane's traffic again and the gauge goes back to 0", async () => {
     r.canary.mode = "ok";
-    await sleep(POLICY.baseEjectionMs + 200); // the second ejection (2 s) ends ~0.8 s before this
+    clock.advance(POLICY.baseEjectionMs); // the second ejection (2 s) ends exactly now
     for (let i = 0; i < 5; i++) assert.deepEqual(await r.get(), { status: 200, body: "gray" });
     assert.deepEqual((await r.config()).ejected, []);
     const m = await r.metrics();

@@ -1,4 +1,4 @@
-// File-mode sources reload on edit and refuse bad edits: rules (sync/files.ts), static endpoints (discovery/static.ts), the watcher (sync/watch.ts).
+// File-mode sources reload on edit and refuse bad edits: rules (sync/files.ts), static endpoints (discovery/static.ts), the watcher (config/watch.ts).
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdtempSync, renameSync, rmSync, writeFileSync } from "node:fs";

@@ -4,11 +4,10 @@ import type { Readable } from "node:stream";
 
 /*
  * A Forwarder owns the connections to upstream instances. This interface is what the listeners
- * use; `forward-h1.ts` implements it over its own HTTP/1.1 connection pools (Node's llhttp
- * parser, see h1-parser.ts). An HTTP/2 (h2c, gRPC)
- * forwarder implements the same call with its own sessions: the request path above does not
- * change, only which Forwarder a listener is built with (chosen per service or per endpoint
- * metadata later).
+ * use; `h1/forwarder.ts` implements it over its own HTTP/1.1 connection pools (Node's llhttp
+ * parser, see h1/parser.ts). An HTTP/2 (h2c, gRPC) forwarder goes beside it in `h2/` and
+ * implements the same call with its own sessions: the request path above does not change, only
+ * which Forwarder a listener is built with (chosen per service or per endpoint metadata later).
  */
 
 /** Where to send: an instance's address as discovery gave it (for a sidecar, its inbound port). */
@@ -56,7 +55,7 @@ export interface ForwardCall {
    */
   readonly interceptAppUnavailable: boolean;
   readonly res: ResponseSink;
-  /** Set for an Upgrade request: the forwarder opens a tunnel (tunnel.ts) instead. */
+  /** Set for an Upgrade request: the forwarder opens a tunnel (h1/tunnel.ts) instead. */
   readonly tunnel?: Tunnel | null;
   /** Called once, right after the response head was written to `res`. */
   onHead(status: number): void;

@@ -19,7 +19,7 @@ import { checkRequest } from "./edge.js";
  * | idle client keep-alive    | 60 s    | connection closed                                      |
  * Node checks the two request timers every 5 s, so they fire up to 5 s late.
  *
- * Upstream side (forward-h1.ts), per instance: up to 128 connections, idle ones closed after
+ * Upstream side (forward/h1/forwarder.ts), per instance: up to 128 connections, idle ones closed after
  * 4 s (below the usual 5 s server keep-alive); connect timeout 5 s (→ 503
  * LANEMESH_UPSTREAM_CONNECT, retried elsewhere when idempotent); response headers within 60 s
  * (→ 504 LANEMESH_UPSTREAM_TIMEOUT); at most 300 s of silence inside a response body (→ the
@@ -32,10 +32,10 @@ import { checkRequest } from "./edge.js";
  * and the connection is closed. On top of llhttp (see edge.ts): Transfer-Encoding other than
  * exactly `chunked` (`,chunked`, `gzip, chunked`, ...) → 400; Content-Length with
  * Transfer-Encoding → 400; two Host headers → 400. Tag header given twice, comma-joined, spelled
- * with `_` or not a lane tag → 400 LANEMESH_BAD_TAG_HEADER (propagation/tag.ts, at every
+ * with `_` or not a lane tag → 400 LANEMESH_BAD_TAG_HEADER (lane/propagation/tag.ts, at every
  * listener, the gateway included even when it strips the tag). A refused request is never
  * forwarded. CONNECT is not supported: Node closes such connections. Upgrade requests (WebSocket)
- * pass the same checks and stages as any request and become tunnels (tunnel.ts); while draining
+ * pass the same checks and stages as any request and become tunnels (forward/h1/tunnel.ts); while draining
  * they are refused with 503.
  */
 export const MAX_HEADER_BYTES = 16 * 1024;

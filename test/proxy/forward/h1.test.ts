@@ -1,139 +1,10 @@
-// The HTTP/1.1 forwarder on Node's llhttp: framing both ways (lengths, chunked, HEAD, 1xx, 204, close-delimited), hop-by-hop removal, keep-alive reuse and its limits, the pool queue, failures and their retry flags.
+// The HTTP/1.1 forwarder on Node's llhttp: framing both ways (lengths, chunked, HEAD, 1xx, 204, close-delimited), hop-by-hop removal, keep-alive reuse and its limits, the pool queue, timeouts, failures and their retry flags, pools closed when instances leave.
 import assert from "node:assert/strict";
-import {
-  createServer,
-  type IncomingMessage,
-  request,
-  type Server,
-  type ServerResponse,
-} from "node:http";
-import { type AddressInfo, createServer as createNetServer, type Socket } from "node:net";
+import { request } from "node:http";
+import type { Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import type { ForwardOutcome } from "../../../src/proxy/forward/contract.js";
-import { H1Forwarder, type H1ForwarderOptions } from "../../../src/proxy/forward/h1/forwarder.js";
+import { listenHttp, listenRaw, post, proxyTo, type Up } from "../../helpers/forward.js";
 import { send } from "../../helpers/upstream.js";
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-interface Up {
-  port: number;
-  connections: () => number;
-  close: () => Promise<void>;
-}
-
-async function listenHttp(handler: Handler): Promise<Up> {
-  let n = 0;
-  const server = createServer(handler);
-  server.on("connection", () => n++);
-  return listened(server, () => n);
-}
-
-/** A raw TCP upstream: `onRequest` gets each socket's received bytes and writes what it wants. */
-async function listenRaw(onData: (socket: Socket, text: string) => void): Promise<Up> {
-  let n = 0;
-  const server = createNetServer((socket) => {
-    n++;
-    let text = "";
-    socket.on("data", (d: Buffer) => {
-      text += d.toString("latin1");
-      if (text.includes("\r\n\r\n")) {
-        const got = text;
-        text = "";
-        onData(socket, got);
-      }
-    });
-    socket.on("error", () => {});
-  });
-  return listened(server, () => n);
-}
-
-async function listened(server: Server | ReturnType<typeof createNetServer>, n: () => number) {
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return {
-    port: (server.address() as AddressInfo).port,
-    connections: n,
-    close: () =>
-      new Promise<void>((r) => {
-        server.close(() => r());
-        if ("closeAllConnections" in server) server.closeAllConnections();
-      }),
-  };
-}
-
-/**
- * A proxy in front of one upstream through the forwarder; the last outcome is kept. A failed
- * attempt is answered 599 with `kind retryable` as body, so tests see the outcome on the wire.
- */
-async function proxyTo(
-  up: Up,
-  opts: H1ForwarderOptions = {},
-  headers: (req: IncomingMessage) => string[] = (req) => stripHop(req.rawHeaders),
-) {
-  const fwd = new H1Forwarder(opts);
-  const outcomes: ForwardOutcome[] = [];
-  const server = await listenHttp((req, res) => {
-    void fwd
-      .forward({
-        upstream: { address: "127.0.0.1", port: up.port },
-        method: req.method ?? "GET",
-        path: req.url ?? "/",
-        headers: headers(req),
-        body: req.headers["content-length"] || req.headers["transfer-encoding"] ? req : null,
-        interceptAppUnavailable: false,
-        res,
-        onHead: () => {},
-      })
-      .then((o) => {
-        outcomes.push(o);
-        if (!o.ok && !res.headersSent && !res.destroyed) {
-          res.writeHead(599).end(`${o.kind} ${o.retryable}`);
-        }
-      });
-  });
-  return {
-    port: server.port,
-    fwd,
-    outcomes,
-    close: async () => {
-      await fwd.destroy();
-      await server.close();
-    },
-  };
-}
-
-function stripHop(raw: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = (raw[i] as string).toLowerCase();
-    if (name === "connection" || name === "transfer-encoding") continue;
-    out.push(raw[i] as string, raw[i + 1] as string);
-  }
-  return out;
-}
-
-/** A request with a streamed body, sent in two writes. */
-function post(
-  port: number,
-  path: string,
-  parts: string[],
-  headers: Record<string, string> = {},
-): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: "127.0.0.1", port, path, method: "POST", headers, agent: false },
-      (res) => {
-        let body = "";
-        res.on("data", (c: Buffer) => {
-          body += c.toString();
-        });
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-      },
-    );
-    req.on("error", reject);
-    for (const p of parts.slice(0, -1)) req.write(p);
-    req.end(parts[parts.length - 1]);
-  });
-}
 
 describe("H1Forwarder framing", () => {
   let up: Up;
@@ -448,6 +319,43 @@ describe("H1Forwarder pool and edges", () => {
       assert.equal(r.body, "too big\n");
       assert.equal((await send(proxy.port)).status, 413);
       assert.equal(up.connections(), 2);
+    } finally {
+      await proxy.close();
+      await up.close();
+    }
+  });
+});
+
+describe("H1Forwarder timeouts and retention", () => {
+  it("reports no response headers in time as a timeout, not retryable", async () => {
+    const silent = await listenHttp(() => {});
+    const proxy = await proxyTo(silent, { headersTimeoutMs: 100 });
+    try {
+      assert.equal((await send(proxy.port)).status, 599);
+      assert.deepEqual(proxy.outcomes, [
+        {
+          ok: false,
+          kind: "timeout",
+          detail: `no response headers from 127.0.0.1:${silent.port} within 100 ms`,
+          retryable: false,
+        },
+      ]);
+    } finally {
+      await proxy.close();
+      await silent.close();
+    }
+  });
+
+  it("closes the pools of instances that left the config", async () => {
+    const up = await listenHttp((_req, res) => res.end("ok"));
+    const proxy = await proxyTo(up);
+    try {
+      assert.equal((await send(proxy.port)).body, "ok");
+      assert.deepEqual(proxy.fwd.upstreams(), [`127.0.0.1:${up.port}`]);
+      proxy.fwd.retain([{ address: "127.0.0.1", port: up.port }]);
+      assert.deepEqual(proxy.fwd.upstreams(), [`127.0.0.1:${up.port}`]);
+      proxy.fwd.retain([{ address: "127.0.0.1", port: 1 }]);
+      assert.deepEqual(proxy.fwd.upstreams(), []);
     } finally {
       await proxy.close();
       await up.close();

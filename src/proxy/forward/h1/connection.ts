@@ -11,7 +11,7 @@ import { BodyPump, type PumpOwner, requestHead } from "./request.js";
  * pipelining). Every callback (socket, parser, request body, response sink) is created once per
  * connection, so a request allocates only its head string and what llhttp hands over.
  *
- * Request: see h1-request.ts (one checked head string, the body streamed as is or chunked).
+ * Request: see request.ts (one checked head string, the body streamed as is or chunked).
  *
  * Response: llhttp in strict mode (Node's client parser), 16 KiB of headers at most by default.
  * 1xx answers are skipped; the head goes to `res.writeHead` as the flat raw list, hop-by-hop

@@ -6,7 +6,7 @@ import { requestHead } from "./request.js";
 /*
  * The request went through the same stages as any other (edge checks, lane, route, pick), so a
  * WebSocket opened with `canary: gray` lands on the gray instance and its sidecar sees the tag.
- * Here the attempt differs from forward-h1's:
+ * Here the attempt differs from forwarder.ts's:
  * - A new connection per tunnel (a tunnel owns its connection for its whole life); connect
  *   timeout as the forwarder's.
  * - The head carries `connection: upgrade` and the client's `upgrade` value (both are hop-by-hop
