@@ -60,11 +60,19 @@ interface SidecarSpec {
   discoveryFile: string;
 }
 
-/** `lanemesh sidecar …` from the built CLI; resolves once its admin /ready answers 200. */
-async function startSidecar(ctx: PeerContext, s: SidecarSpec): Promise<Proc> {
+/** A built checkout of lanemesh to measure: this one, or another (`--build NAME=DIR`). */
+export interface Build {
+  /** "" for this checkout; else the suffix of the peers' names (`lanemesh-1hop@NAME`). */
+  name: string;
+  /** The checkout's root (its `dist/src/cli/main.js` is run). */
+  root: string;
+}
+
+/** `lanemesh sidecar …` from a built CLI; resolves once its admin /ready answers 200. */
+async function startSidecar(ctx: PeerContext, build: Build, s: SidecarSpec): Promise<Proc> {
   const adminPort = await freePort();
   const args = [
-    join(ctx.repoRoot, "dist/src/cli/main.js"),
+    join(build.root, "dist/src/cli/main.js"),
     "sidecar",
     "--app",
     s.app,
@@ -105,67 +113,25 @@ function writeLanemeshFiles(ctx: PeerContext, name: string, endpoints: string): 
   return [rules, discovery];
 }
 
-export const lanemeshOneHop: PeerDef = {
-  name: "lanemesh-1hop",
-  proxies: 1,
-  description: "outbound sidecar (Host: sc-up, x-lane-tag: gray) → gray upstream",
-  async start(ctx) {
-    const [rules, discovery] = writeLanemeshFiles(
-      ctx,
-      "lanemesh-1hop",
-      instanceDocs([
-        { name: "up-base", port: ctx.upstream.basePort },
-        { name: "up-gray", port: ctx.upstream.grayPort, tag: "gray" },
-      ]),
-    );
-    const outboundPort = await freePort();
-    const out = await startSidecar(ctx, {
-      name: "lanemesh-1hop-out",
-      app: "bench-client",
-      appPort: ctx.upstream.basePort,
-      inboundPort: await freePort(),
-      outboundPort,
-      rulesFile: rules,
-      discoveryFile: discovery,
-    });
-    return {
-      port: outboundPort,
-      measured: [{ role: "outbound", pid: out.pid }],
-      expectServedBy: "gray",
-      stop: () => stopProc(out),
-    };
-  },
-};
-
-export const lanemeshFullHop: PeerDef = {
-  name: "lanemesh-full",
-  proxies: 2,
-  description: "outbound sidecar → inbound sidecar (tag gray) → gray upstream",
-  async start(ctx) {
-    const inboundPort = await freePort();
-    const [rules, discovery] = writeLanemeshFiles(
-      ctx,
-      "lanemesh-full",
-      instanceDocs([
-        { name: "up-base", port: ctx.upstream.basePort },
-        { name: "up-gray", port: inboundPort, tag: "gray" },
-      ]),
-    );
-    const inbound = await startSidecar(ctx, {
-      name: "lanemesh-full-in",
-      app: "sc-up",
-      tag: "gray",
-      appPort: ctx.upstream.grayPort,
-      inboundPort,
-      outboundPort: await freePort(),
-      rulesFile: rules,
-      discoveryFile: discovery,
-    });
-    const outboundPort = await freePort();
-    let out: Proc;
-    try {
-      out = await startSidecar(ctx, {
-        name: "lanemesh-full-out",
+/** lanemesh's two peers for one build: one hop and full hop. */
+export function lanemeshPeers(build: Build): PeerDef[] {
+  const at = build.name === "" ? "" : `@${build.name}`;
+  const oneHop: PeerDef = {
+    name: `lanemesh-1hop${at}`,
+    proxies: 1,
+    description: "outbound sidecar (Host: sc-up, x-lane-tag: gray) → gray upstream",
+    async start(ctx) {
+      const [rules, discovery] = writeLanemeshFiles(
+        ctx,
+        `lanemesh-1hop${at}`,
+        instanceDocs([
+          { name: "up-base", port: ctx.upstream.basePort },
+          { name: "up-gray", port: ctx.upstream.grayPort, tag: "gray" },
+        ]),
+      );
+      const outboundPort = await freePort();
+      const out = await startSidecar(ctx, build, {
+        name: `lanemesh-1hop${at}-out`,
         app: "bench-client",
         appPort: ctx.upstream.basePort,
         inboundPort: await freePort(),
@@ -173,18 +139,65 @@ export const lanemeshFullHop: PeerDef = {
         rulesFile: rules,
         discoveryFile: discovery,
       });
-    } catch (err) {
-      await stopProc(inbound);
-      throw err;
-    }
-    return {
-      port: outboundPort,
-      measured: [
-        { role: "outbound", pid: out.pid },
-        { role: "inbound", pid: inbound.pid },
-      ],
-      expectServedBy: "gray",
-      stop: () => stopAll([out, inbound]),
-    };
-  },
-};
+      return {
+        port: outboundPort,
+        measured: [{ role: "outbound", pid: out.pid }],
+        expectServedBy: "gray",
+        stop: () => stopProc(out),
+      };
+    },
+  };
+
+  const fullHop: PeerDef = {
+    name: `lanemesh-full${at}`,
+    proxies: 2,
+    description: "outbound sidecar → inbound sidecar (tag gray) → gray upstream",
+    async start(ctx) {
+      const inboundPort = await freePort();
+      const [rules, discovery] = writeLanemeshFiles(
+        ctx,
+        `lanemesh-full${at}`,
+        instanceDocs([
+          { name: "up-base", port: ctx.upstream.basePort },
+          { name: "up-gray", port: inboundPort, tag: "gray" },
+        ]),
+      );
+      const inbound = await startSidecar(ctx, build, {
+        name: `lanemesh-full${at}-in`,
+        app: "sc-up",
+        tag: "gray",
+        appPort: ctx.upstream.grayPort,
+        inboundPort,
+        outboundPort: await freePort(),
+        rulesFile: rules,
+        discoveryFile: discovery,
+      });
+      const outboundPort = await freePort();
+      let out: Proc;
+      try {
+        out = await startSidecar(ctx, build, {
+          name: `lanemesh-full${at}-out`,
+          app: "bench-client",
+          appPort: ctx.upstream.basePort,
+          inboundPort: await freePort(),
+          outboundPort,
+          rulesFile: rules,
+          discoveryFile: discovery,
+        });
+      } catch (err) {
+        await stopProc(inbound);
+        throw err;
+      }
+      return {
+        port: outboundPort,
+        measured: [
+          { role: "outbound", pid: out.pid },
+          { role: "inbound", pid: inbound.pid },
+        ],
+        expectServedBy: "gray",
+        stop: () => stopAll([out, inbound]),
+      };
+    },
+  };
+  return [oneHop, fullHop];
+}

@@ -3,7 +3,7 @@
 // 127.0.0.1.
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { lanemeshFullHop, lanemeshOneHop } from "./lanemesh-peers.js";
+import { type Build, lanemeshPeers } from "./lanemesh-peers.js";
 import { childPids, freePort, spawnProc, stopProc, waitForPort } from "./procs.js";
 import type { Tools } from "./tools.js";
 
@@ -172,6 +172,36 @@ backend be
   },
 };
 
+/** A node:http server in front of lanemesh's forwarder, nothing else: what Node itself costs. */
+const floor: PeerDef = {
+  name: "floor",
+  proxies: 1,
+  description:
+    "node:http server + lanemesh's H1Forwarder, no lane, metric or check (Node's own cost)",
+  async start(ctx) {
+    const port = await freePort();
+    const script = join(ctx.repoRoot, "dist/bench/macro/floor-peer.js");
+    const proc = spawnProc(
+      "floor",
+      process.execPath,
+      [script, "--port", String(port), "--upstream-port", String(ctx.upstream.basePort)],
+      { logDir: ctx.logDir },
+    );
+    try {
+      await waitForPort(port, proc);
+      return {
+        port,
+        measured: [{ role: "floor", pid: proc.pid }],
+        expectServedBy: "base",
+        stop: () => stopProc(proc),
+      };
+    } catch (err) {
+      await stopProc(proc);
+      throw err;
+    }
+  },
+};
+
 const httpProxy: PeerDef = {
   name: "http-proxy",
   proxies: 1,
@@ -200,12 +230,15 @@ const httpProxy: PeerDef = {
   },
 };
 
-/** Every peer, in table order. */
-export const PEERS: readonly PeerDef[] = [
-  direct,
-  nginx,
-  haproxy,
-  httpProxy,
-  lanemeshOneHop,
-  lanemeshFullHop,
-];
+/** Every peer, in table order: this checkout's lanemesh, then the other builds asked for. */
+export function peerList(repoRoot: string, builds: readonly Build[] = []): PeerDef[] {
+  return [
+    direct,
+    nginx,
+    haproxy,
+    httpProxy,
+    floor,
+    ...lanemeshPeers({ name: "", root: repoRoot }),
+    ...builds.flatMap(lanemeshPeers),
+  ];
+}

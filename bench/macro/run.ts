@@ -11,9 +11,9 @@ import { parseArgs } from "node:util";
 import { runFanout } from "./fanout.js";
 import { runLoad, visit } from "./measure.js";
 import {
-  PEERS,
   type PeerContext,
   type PeerDef,
+  peerList,
   REQUEST_HEADERS,
   type RunningPeer,
 } from "./peers.js";
@@ -34,7 +34,12 @@ import { ensureTools, machineFacts } from "./tools.js";
 const USAGE = `usage: npm run bench [-- options]   (node dist/bench/macro/run.js [options])
   --quick            about a minute: 3 repetitions of short runs (default: full, 5 repetitions)
   --reps N           repetitions (each peer measured once per repetition, round-robin order)
-  --peers a,b        only these peers (direct is always included): ${PEERS.map((p) => p.name).join(",")}
+  --peers a,b        only these peers (direct is always included): ${peerList("")
+    .map((p) => p.name)
+    .join(",")}
+  --build NAME=DIR   also measure the lanemesh built in checkout DIR (peers lanemesh-1hop@NAME,
+                     lanemesh-full@NAME), e.g. the commit before a change: git worktree add DIR REV
+                     && (cd DIR && npm ci); repeatable
   --label NAME       result file bench/results/<date>-<mode>-NAME.json
   --out FILE         result file path instead
   --no-install       never apt-get install missing tools
@@ -66,6 +71,7 @@ const { values: opt } = parseArgs({
     "fanout-register": { type: "boolean", default: false },
     "keep-tmp": { type: "boolean", default: false },
     print: { type: "string" },
+    build: { type: "string", multiple: true, default: [] },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -144,7 +150,17 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const wanted = opt.peers?.split(",").map((s) => s.trim());
-  const defs = PEERS.filter(
+  const builds = (opt.build ?? []).map((b) => {
+    const eq = b.indexOf("=");
+    const name = b.slice(0, eq);
+    const root = b.slice(eq + 1);
+    if (eq < 1 || !/^[\w.-]+$/.test(name) || !existsSync(join(root, "dist/src/cli/main.js"))) {
+      say(`--build ${b}: expected NAME=DIR with DIR a built checkout (DIR/dist/src/cli/main.js)`);
+      process.exit(1);
+    }
+    return { name, root };
+  });
+  const defs = peerList(repoRoot, builds).filter(
     (p) => wanted === undefined || p.name === "direct" || wanted.includes(p.name),
   );
   const settings: Settings = {

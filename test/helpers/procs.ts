@@ -146,7 +146,7 @@ async function poll(
 }
 
 /** Wait until `GET http://127.0.0.1:ADMIN/ready` answers 200. */
-export function waitReady(proc: Proc, adminPort: number, timeoutMs = 20_000): Promise<void> {
+export function waitReady(proc: Proc, adminPort: number, timeoutMs = 60_000): Promise<void> {
   return poll(proc, `/ready on ${adminPort}`, timeoutMs, async () => {
     try {
       const res = await fetch(`http://127.0.0.1:${adminPort}/ready`);
@@ -159,7 +159,7 @@ export function waitReady(proc: Proc, adminPort: number, timeoutMs = 20_000): Pr
 }
 
 /** Wait until something accepts TCP connections on 127.0.0.1:PORT. */
-export function waitListening(proc: Proc, port: number, timeoutMs = 20_000): Promise<void> {
+export function waitListening(proc: Proc, port: number, timeoutMs = 60_000): Promise<void> {
   return poll(
     proc,
     `a listener on ${port}`,
