@@ -343,6 +343,20 @@ export function watchBackground(): () => Background {
   };
 }
 
+/**
+ * Wait (at most `maxMs`) until the rest of the machine uses under `cores` CPU cores over a second,
+ * so that a visit does not start in the middle of someone else's burst; resolves with the wait.
+ */
+export async function waitQuiet(cores: number, maxMs: number): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < maxMs) {
+    const seen = watchBackground();
+    await new Promise((r) => setTimeout(r, 1000));
+    if (seen().otherCores < cores) break;
+  }
+  return Date.now() - t0;
+}
+
 /** Direct children of `pid`, found by scanning /proc (nginx's worker is the master's child). */
 export function childPids(pid: number): number[] {
   const out: number[] = [];

@@ -27,6 +27,7 @@ import {
   spawnProc,
   stopProc,
   waitForPort,
+  waitQuiet,
 } from "./procs.js";
 import { type BenchResult, markdown, type PeerResult, type Settings, summarize } from "./report.js";
 import { ensureTools, machineFacts } from "./tools.js";
@@ -46,6 +47,8 @@ const USAGE = `usage: npm run bench [-- options]   (node dist/bench/macro/run.js
   --no-fanout        skip the control-plane fan-out benchmark
   --fanout-sizes a,b simulated proxies per fan-out row (default 1000,2000)
   --fanout-register  simulated proxies register their instance (every snapshot lists all of them)
+  --quiet-cores X    before each visit, wait (up to 120 s) until other processes use under X
+                     cores (a machine shared with other work); 0 = no wait
   --keep-tmp         keep the scratch folder (configs and process logs)
   --print FILE       print the tables of an earlier result file, run nothing
 `;
@@ -69,6 +72,7 @@ const { values: opt } = parseArgs({
     "no-fanout": { type: "boolean", default: false },
     "fanout-sizes": { type: "string", default: "1000,2000" },
     "fanout-register": { type: "boolean", default: false },
+    "quiet-cores": { type: "string", default: "0" },
     "keep-tmp": { type: "boolean", default: false },
     print: { type: "string" },
     build: { type: "string", multiple: true, default: [] },
@@ -150,6 +154,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const wanted = opt.peers?.split(",").map((s) => s.trim());
+  const quiet = Number(opt["quiet-cores"]);
   const builds = (opt.build ?? []).map((b) => {
     const eq = b.indexOf("=");
     const name = b.slice(0, eq);
@@ -240,6 +245,7 @@ async function main(): Promise<void> {
       const shift = rep % Math.max(1, order.length);
       const rotated = [...order.slice(shift), ...order.slice(0, shift)];
       for (const [position, peer] of rotated.entries()) {
+        if (quiet > 0) await waitQuiet(quiet, 120_000);
         const rec = await visit(peer.running as RunningPeer, rep, position, settings, ctx, tools);
         peer.result.reps.push(rec);
         for (const e of rec.errors) peer.result.warnings.push(`rep ${rep}: ${e}`);
