@@ -31,6 +31,7 @@ function golden(name: string, actual: string): void {
   assert.equal(actual, readFileSync(file, "utf8"), `${name} differs (UPDATE_GOLDEN=1 rewrites it)`);
 }
 
+// biome-ignore lint/suspicious/noExplicitAny: free-form Kubernetes objects
 type Json = Record<string, any>;
 const docs = (text: string): Json[] =>
   parseAllDocuments(text as string).map((d: { toJS(): unknown }) => d.toJS() as Json);
