@@ -21,7 +21,7 @@ function unknownFields(v: unknown, type: string, path: string, out: string[]): v
   const arr = /^Array<(.+)>$/.exec(type);
   if (arr) {
     if (Array.isArray(v))
-      v.forEach((x, i) => unknownFields(x, arr[1] as string, `${path}[${i}]`, out));
+      for (const [i, x] of v.entries()) unknownFields(x, arr[1] as string, `${path}[${i}]`, out);
     return;
   }
   const map = /^\{ \[key: string\]: (.+); \}$/.exec(type);

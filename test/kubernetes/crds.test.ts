@@ -323,21 +323,22 @@ describe("CRD schemas and the lanemesh validator agree", () => {
     for (const c of crds) {
       const spec = c.spec as Json;
       assert.equal(spec.scope, "Namespaced");
-      const [v] = spec.versions as Json[];
-      assert.equal(v?.name, "v1alpha1");
-      assert.deepEqual(v?.subresources, { status: {} });
-      const cols = (v?.additionalPrinterColumns as Json[]).map((x) => x.name);
+      const v = (spec.versions as Json[])[0] as Json;
+      assert.equal(v.name, "v1alpha1");
+      assert.deepEqual(v.subresources, { status: {} });
+      const cols = (v.additionalPrinterColumns as Json[]).map((x) => x.name);
       assert.ok(cols.includes("Accepted"), String(cols));
-      const status = ((v?.schema as Json).openAPIV3Schema as Json).properties as Json;
+      const status = ((v.schema as Json).openAPIV3Schema as Json).properties as Json;
       assert.deepEqual(Object.keys((status.status as Json).properties as Json), [
         "accepted",
         "error",
         "observedGeneration",
       ]);
     }
-    const cols = (name: string) =>
-      ((crds.find((c) => (c.metadata as Json).name === name)?.spec as Json).versions as Json[])[0]
-        ?.additionalPrinterColumns as Json[];
+    const cols = (name: string) => {
+      const crd = crds.find((c) => (c.metadata as Json).name === name) as Json;
+      return ((crd.spec as Json).versions as Json[])[0]?.additionalPrinterColumns as Json[];
+    };
     assert.deepEqual(
       cols("lanes.lanemesh.io")
         .map((c) => c.jsonPath)

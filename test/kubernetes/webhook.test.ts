@@ -1,8 +1,10 @@
 // The injection webhook over real TLS (certificates made by src/kubernetes/certs.ts, checked by Node's TLS client): a Deployment's pod gets exactly the mutation `inject` writes; refusals, limits, rotation; and the certificate rotation plan.
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
@@ -14,7 +16,7 @@ import {
 } from "../../src/kubernetes/certs.js";
 import type { InjectOptions } from "../../src/kubernetes/inject.js";
 import { type RunningWebhook, startWebhook } from "../../src/kubernetes/webhook.js";
-import { REPO } from "../helpers/procs.js";
+import { CLI, REPO } from "../helpers/procs.js";
 
 const DIR = join(REPO, "test/fixtures/kubernetes");
 const OPTIONS: InjectOptions = {
@@ -256,6 +258,59 @@ describe("injection webhook", () => {
       /self.signed|unable to verify|certificate/i,
     );
     hook.setCertificate(serving.cert, serving.key);
+  });
+});
+
+describe("lanemesh webhook (the command)", () => {
+  it("serves the webhook from certificate files and stops on SIGTERM", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "lanemesh-webhook-"));
+    try {
+      const ca = createCertificateAuthority();
+      const s = issueServingCertificate(ca, { dnsNames: ["localhost"] });
+      writeFileSync(join(dir, "tls.crt"), s.cert);
+      writeFileSync(join(dir, "tls.key"), s.key);
+      const child = spawn(
+        process.execPath,
+        [
+          CLI,
+          "webhook",
+          "--port",
+          "0",
+          "--bind",
+          "127.0.0.1",
+          "--tls-cert-file",
+          join(dir, "tls.crt"),
+          "--tls-key-file",
+          join(dir, "tls.key"),
+        ],
+        { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, LANEMESH_LOG_LEVEL: "warn" } },
+      );
+      const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+      try {
+        const port = await new Promise<number>((resolve, reject) => {
+          let out = "";
+          child.stdout.setEncoding("utf8").on("data", (d: string) => {
+            out += d;
+            const m = /webhook: https:\/\/127\.0\.0\.1:(\d+)\/inject/.exec(out);
+            if (m) resolve(Number(m[1]));
+          });
+          child.on("close", (code) => reject(new Error(`exited ${code}: ${out}`)));
+        });
+        const pod = {
+          metadata: { name: "p", labels: { app: "p" } },
+          spec: { containers: [{ name: "c", ports: [{ containerPort: 80 }] }] },
+        };
+        const r = await post(port, ca.cert, reviewOf(pod, "cli"));
+        const response = JSON.parse(r.body).response;
+        assert.equal(response.uid, "cli");
+        assert.equal(response.patchType, "JSONPatch");
+      } finally {
+        child.kill("SIGTERM");
+      }
+      assert.equal(await exited, 0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
