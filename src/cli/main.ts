@@ -10,8 +10,11 @@ import { register as registerDemoApp } from "./demo-app.js";
 import { register as registerExplain } from "./explain.js";
 import { register as registerGateway } from "./gateway.js";
 import { register as registerGet } from "./get.js";
+import { register as registerInject } from "./inject.js";
+import { register as registerInstall } from "./install.js";
 import { register as registerSidecar } from "./sidecar.js";
 import { register as registerValidate } from "./validate.js";
+import { register as registerWebhook } from "./webhook.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
   version: string;
@@ -34,5 +37,8 @@ registerApply(program);
 registerGet(program);
 registerDelete(program);
 registerDemo(program);
+registerInstall(program);
+registerInject(program);
+registerWebhook(program);
 
 await program.parseAsync(process.argv);
