@@ -10,6 +10,7 @@ import { register as registerDemoApp } from "./demo-app.js";
 import { register as registerExplain } from "./explain.js";
 import { register as registerGateway } from "./gateway.js";
 import { register as registerGet } from "./get.js";
+import { register as registerIptables } from "./iptables.js";
 import { register as registerSidecar } from "./sidecar.js";
 import { register as registerValidate } from "./validate.js";
 
@@ -34,5 +35,6 @@ registerApply(program);
 registerGet(program);
 registerDelete(program);
 registerDemo(program);
+registerIptables(program);
 
 await program.parseAsync(process.argv);

@@ -17,6 +17,7 @@ import { H1Forwarder } from "./forward-h1.js";
 import { type ProxyHandle, type ProxyState, proxyHandle } from "./handle.js";
 import { ServiceHop } from "./hop.js";
 import { inboundHandler } from "./inbound.js";
+import { type InterceptConfig, SidecarInterception } from "./intercept-sidecar.js";
 import { Listener, refuseInsecureParser } from "./listener.js";
 import { outboundHandler } from "./outbound.js";
 import { Recorder } from "./record.js";
@@ -46,6 +47,8 @@ export interface SidecarOptions {
   status?: () => ProxyStatus;
   /** Outlier detection on the instances this proxy picks (default: DEFAULT_OUTLIER_POLICY). */
   outlier?: Readonly<OutlierPolicy>;
+  /** Transparent interception (iptables REDIRECT): see intercept-sidecar.ts. Default: off. */
+  intercept?: InterceptConfig;
 }
 
 /** Open the sidecar's three listeners; rejects (with nothing left open) if one cannot bind. */
@@ -69,9 +72,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
   const outboundRecorder = new Recorder(opts.metrics, "outbound", access, outboundLog);
   const stopRetain = opts.live.onChange((c) => toServices.retain(c.endpoints));
   const ejector = outlierFor(opts, outboundLog);
+  const intercept =
+    opts.intercept === undefined ? null : new SidecarInterception(opts.intercept, { ...opts, log });
   const unsubscribe = () => {
     stopRetain();
     ejector?.close();
+    intercept?.close();
   };
 
   const opened: Listener[] = [];
@@ -100,6 +106,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
         }),
       },
     });
+    intercept?.attach("inbound", inbound.server, inbound.port);
     const outbound = await open({
       name: "outbound",
       host: opts.bindHost,
@@ -116,6 +123,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
         }),
       },
     });
+    intercept?.attach("outbound", outbound.server, outbound.port);
     const admin = await open({
       name: "admin",
       host: opts.bindHost,
@@ -130,8 +138,15 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
         ejections: ejector ? () => ejector.ejections() : undefined,
       }),
     });
+    intercept?.ownPort(admin.port);
     log.info(
-      { inbound: inbound.port, outbound: outbound.port, admin: admin.port, appPort: opts.appPort },
+      {
+        inbound: inbound.port,
+        outbound: outbound.port,
+        admin: admin.port,
+        appPort: opts.appPort,
+        intercept: intercept !== null,
+      },
       "sidecar listening",
     );
     return proxyHandle({
