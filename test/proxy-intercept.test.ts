@@ -4,13 +4,15 @@ import { randomBytes } from "node:crypto";
 import { createServer as createHttpServer } from "node:http";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
+import { Registry } from "prom-client";
 import type { ProxyHandle } from "../src/proxy/handle.js";
-import { sniff } from "../src/proxy/intercept.js";
+import { Interceptor, sniff } from "../src/proxy/intercept.js";
 import type { OriginalDestination } from "../src/proxy/original-dst.js";
 import { LiveConfig } from "../src/sync/state.js";
+import { logger } from "../src/telemetry/logger.js";
 import { ProxyMetrics } from "../src/telemetry/metrics.js";
 import { endpoint, loopbackSidecar, seedRules } from "./helpers/mesh.js";
-import { sumMetric } from "./helpers/procs.js";
+import { runCli, sumMetric } from "./helpers/procs.js";
 import { TestUpstream } from "./helpers/upstream.js";
 
 describe("sniff: is this the start of an HTTP/1.x request?", () => {
@@ -267,6 +269,53 @@ describe("a sidecar with --intercept (original destinations from a fake reader)"
     assert.ok(e.got.equals(Buffer.concat([data, Buffer.from(data).reverse()])));
     assert.equal(await intercepted("inbound", "http"), 1);
     assert.equal(await intercepted("inbound", "tcp"), 1);
+  });
+});
+
+describe("a silent connection on a port not listed as opaque", () => {
+  it("is piped through once the detection timeout passes (a server-first protocol)", async () => {
+    const greet = await greeter();
+    const http = createHttpServer(() => assert.fail("no HTTP here"));
+    await new Promise<void>((r) => http.listen(0, "127.0.0.1", r));
+    const front = new Interceptor(http, {
+      direction: "outbound",
+      original: () => ({ address: "127.0.0.1", port: portOf(greet), family: 4 }),
+      ownPorts: [],
+      opaquePorts: new Set(),
+      detectTimeoutMs: 150,
+      wantsHttp: () => true,
+      passthroughTo: (d) => ({ host: d.address, port: d.port }),
+      log: logger("test"),
+      registry: new Registry(),
+    });
+    const started = Date.now();
+    const r = await exchange(portOf(http as unknown as Server), "127.0.0.1", null);
+    assert.equal(r.got.toString(), "220 hello\r\n");
+    assert.ok(Date.now() - started >= 140, "waited for the first bytes first");
+    front.close();
+    await new Promise((r) => http.close(r));
+    await new Promise((r) => greet.close(r));
+  });
+});
+
+describe("lanemesh sidecar --intercept", () => {
+  it("refuses to run as another user than --proxy-uid (its own connections would loop)", async () => {
+    const r = await runCli([
+      "sidecar",
+      "--app",
+      "sc-a",
+      "--app-port",
+      "1",
+      "--intercept",
+      "--proxy-uid",
+      "4242",
+      "--rules",
+      "/nonexistent.yaml",
+      "--discovery",
+      "static:/nonexistent.yaml",
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /--intercept: the sidecar runs as uid \d+ but .* --proxy-uid 4242/);
   });
 });
 

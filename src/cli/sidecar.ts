@@ -23,6 +23,7 @@ interface SidecarFlags extends ProxyFlags {
   intercept: boolean;
   proxyUid: number;
   opaquePorts: number[];
+  protocolDetectTimeout: number;
 }
 
 /** The Linkerd-style default: server-speaks-first ports piped through without sniffing. */
@@ -92,6 +93,14 @@ export function register(program: Command): void {
       )
         .argParser(parsePorts)
         .default(parsePorts(OPAQUE_PORTS), OPAQUE_PORTS),
+    )
+    .addOption(
+      envOption(
+        "--protocol-detect-timeout <DURATION>",
+        "with --intercept: how long a redirected connection may stay silent before it is piped through unsniffed",
+      )
+        .argParser(parseDuration)
+        .default(5000, "5s"),
     );
   addProxyOptions(cmd).action(async (o: SidecarFlags) => {
     const uid = process.getuid?.();
@@ -138,7 +147,14 @@ export function register(program: Command): void {
           outlier: outlierPolicy(o),
           status,
           ...traceCache,
-          ...(o.intercept ? { intercept: { opaquePorts: o.opaquePorts } } : {}),
+          ...(o.intercept
+            ? {
+                intercept: {
+                  opaquePorts: o.opaquePorts,
+                  detectTimeoutMs: o.protocolDetectTimeout,
+                },
+              }
+            : {}),
         }),
       { app: o.app, tag: o.tag ?? null },
       (ports) => {

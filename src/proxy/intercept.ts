@@ -33,8 +33,13 @@ import type { OriginalDestination, OriginalDestinationReader } from "./original-
 export const DEFAULT_OPAQUE_PORTS: readonly number[] = [
   25, 587, 3306, 4444, 5432, 6379, 9300, 11211,
 ];
-/** How long a redirected connection may stay silent before it is piped through unsniffed. */
-export const DETECT_TIMEOUT_MS = 1000;
+/**
+ * How long a redirected connection may stay silent before it is piped through unsniffed (as
+ * Linkerd's detection timeout). Longer keeps an HTTP connection that a pool opened ahead of its
+ * first request on the lane-aware path; shorter lets a server-first protocol on a port missing
+ * from `opaquePorts` start sooner.
+ */
+export const DETECT_TIMEOUT_MS = 5000;
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /** The first request of a connection, as far as dispatch needs it. */
