@@ -272,6 +272,33 @@ describe("a sidecar with --intercept (original destinations from a fake reader)"
   });
 });
 
+describe("closing a sidecar with --intercept", () => {
+  it("cuts its piped connections (close does not wait for them)", async () => {
+    const echo = await echoServer();
+    const live = new LiveConfig({ gateway: "default" });
+    live.setAll(seedRules(), [], "1");
+    const sidecar = await loopbackSidecar({
+      app: "sc-a",
+      tag: null,
+      appPort: 1,
+      live,
+      intercept: {
+        opaquePorts: [],
+        original: () => ({ address: "127.0.0.1", port: portOf(echo), family: 4 }),
+      },
+    });
+    const client = connect(sidecar.ports.outbound as number, "127.0.0.1");
+    client.on("error", () => {});
+    const closed = new Promise<void>((r) => client.once("close", () => r()));
+    client.write(Buffer.from([0, 1, 2]));
+    await new Promise((r) => client.once("data", r));
+    const timeout = new Promise((r) => setTimeout(() => r("timed out"), 5000).unref());
+    assert.equal(await Promise.race([sidecar.close().then(() => "closed"), timeout]), "closed");
+    await closed;
+    await new Promise((r) => echo.close(r));
+  });
+});
+
 describe("a silent connection on a port not listed as opaque", () => {
   it("is piped through once the detection timeout passes (a server-first protocol)", async () => {
     const greet = await greeter();

@@ -29,10 +29,6 @@ import type { OriginalDestination, OriginalDestinationReader } from "./original-
  * the destination itself would have. No idle timeout (the apps' own protocols have theirs).
  */
 
-/** Ports passed through without sniffing by default (Linkerd's list of server-first ports). */
-export const DEFAULT_OPAQUE_PORTS: readonly number[] = [
-  25, 587, 3306, 4444, 5432, 6379, 9300, 11211,
-];
 /**
  * How long a redirected connection may stay silent before it is piped through unsniffed (as
  * Linkerd's detection timeout). Longer keeps an HTTP connection that a pool opened ahead of its
@@ -182,11 +178,6 @@ export class Interceptor {
     };
     this.counter = counterOf(opts.registry);
     server.on("connection", (socket: Socket) => this.accept(socket));
-  }
-
-  /** Piped-through connections open now (both sides of each counted once). */
-  get open(): number {
-    return this.sockets.size / 2;
   }
 
   /** Cut every piped-through and undecided connection (the HTTP server closes its own). */
