@@ -274,16 +274,22 @@ describe("transparent interception across network namespaces", { skip: skip ?? f
     assert.equal(lines.filter((l) => l.includes("REDIRECT --to-ports 15001")).length, 1);
   });
 
-  it("--clean removes the rules, and is harmless when they are gone", async () => {
-    const nat = async () =>
-      (await pods.exec(pod.echo, ["iptables-save", "-t", "nat"])).stdout.toString();
-    assert.equal((await pods.cli(pod.echo, ["iptables"])).code, 0);
-    assert.match(await nat(), /LANEMESH_OUTPUT/);
-    const first = await pods.cli(pod.echo, ["iptables", "--clean"]);
+  it("--clean removes the rules (IPv4 and IPv6), and is harmless when they are gone", async () => {
+    const nat = async (save: string) =>
+      (await pods.exec(pod.echo, [save, "-t", "nat"])).stdout.toString();
+    const applied = await pods.cli(pod.echo, ["iptables", "--ipv6"]);
+    assert.equal(applied.code, 0, applied.stderr);
+    assert.match(await nat("iptables-save"), /-A OUTPUT -p tcp -j LANEMESH_OUTPUT/);
+    assert.match(await nat("ip6tables-save"), /-A LANEMESH_OUTPUT -d ::1\/128 -j RETURN/);
+    const first = await pods.cli(pod.echo, ["iptables", "--clean", "--ipv6"]);
     assert.equal(first.code, 0, first.stderr);
-    assert.doesNotMatch(await nat(), /LANEMESH/);
-    const again = await pods.cli(pod.echo, ["iptables", "--clean"]);
+    assert.doesNotMatch(await nat("iptables-save"), /LANEMESH/);
+    assert.doesNotMatch(await nat("ip6tables-save"), /LANEMESH/);
+    const again = await pods.cli(pod.echo, ["iptables", "--clean", "--ipv6"]);
     assert.equal(again.code, 0, again.stderr);
-    assert.match(again.stdout.toString(), /no lanemesh rules to remove/);
+    assert.equal(
+      again.stdout.toString(),
+      "# iptables: no lanemesh rules to remove\n# ip6tables: no lanemesh rules to remove\n",
+    );
   });
 });
