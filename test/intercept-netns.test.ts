@@ -51,7 +51,10 @@ const nextUrl = (k: AppKey) => APPS[k].next?.replace(/\/$/, ":8080/") ?? null;
 
 const skip = netnsSkipReason();
 
-describe("transparent interception across network namespaces", { skip: skip ?? false }, () => {
+describe("transparent interception across network namespaces", {
+  skip: skip ?? false,
+  timeout: 300_000,
+}, () => {
   let pods: Pods;
   let dir: string;
   const pod = {} as Record<AppKey | "gw" | "echo", Pod>;
