@@ -12,6 +12,7 @@ import { register as registerGateway } from "./gateway.js";
 import { register as registerGet } from "./get.js";
 import { register as registerInject } from "./inject.js";
 import { register as registerInstall } from "./install.js";
+import { register as registerIptables } from "./iptables.js";
 import { register as registerSidecar } from "./sidecar.js";
 import { register as registerValidate } from "./validate.js";
 import { register as registerWebhook } from "./webhook.js";
@@ -40,5 +41,6 @@ registerDemo(program);
 registerInstall(program);
 registerInject(program);
 registerWebhook(program);
+registerIptables(program);
 
 await program.parseAsync(process.argv);

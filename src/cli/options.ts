@@ -19,7 +19,10 @@ export function envOption(flags: string, description: string): Option {
  * value (`--access-log`, `--access-log false`, `LANEMESH_ACCESS_LOG=0`).
  */
 export function envBoolOption(long: string, description: string): Option {
-  return envOption(`${long} [bool]`, description).preset(true).default(false).argParser(parseBool);
+  return envOption(`${long} [bool]`, description)
+    .preset("true")
+    .default(false)
+    .argParser(parseBool);
 }
 
 export function parseBool(value: string): boolean {

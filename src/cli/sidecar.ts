@@ -1,6 +1,14 @@
 // `lanemesh sidecar`: parses the sidecar's flags and starts it beside one app instance; no proxy logic here.
-import type { Command } from "commander";
-import { envOption, parseDuration, parsePort, parsePositiveInt, parseTag } from "./options.js";
+import { type Command, InvalidArgumentError } from "commander";
+import { parsePortList } from "../kubernetes/iptables.js";
+import {
+  envBoolOption,
+  envOption,
+  parseDuration,
+  parsePort,
+  parsePositiveInt,
+  parseTag,
+} from "./options.js";
 import { addProxyOptions, type ProxyFlags } from "./proxy-options.js";
 
 interface SidecarFlags extends ProxyFlags {
@@ -12,6 +20,19 @@ interface SidecarFlags extends ProxyFlags {
   outboundPort: number;
   traceCacheSize?: number;
   traceCacheTtl?: number;
+  intercept: boolean;
+  proxyUid: number;
+  opaquePorts: number[];
+  protocolDetectTimeout: number;
+}
+
+/** The Linkerd-style default: server-speaks-first ports piped through without sniffing. */
+const OPAQUE_PORTS = "25,587,3306,4444,5432,6379,9300,11211";
+
+function parsePorts(value: string): number[] {
+  const r = parsePortList(value);
+  if (!r.ok) throw new InvalidArgumentError(`${r.error}.`);
+  return r.value;
 }
 
 /** The trace-id cache's own defaults (lane/propagation/trace-cache.ts), used when one flag is given. */
@@ -50,8 +71,47 @@ export function register(program: Command): void {
         "--trace-cache-ttl <DURATION>",
         "trace-id → tag cache entry life, e.g. 500ms, 60s, 5m [60s]",
       ).argParser(parseDuration),
+    )
+    .addOption(
+      envBoolOption(
+        "--intercept",
+        "transparent interception (after `lanemesh iptables`): read each redirected connection's original destination; non-HTTP TCP is piped there unchanged",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--proxy-uid <UID>",
+        "with --intercept: the user the sidecar must run as (the rules exempt it)",
+      )
+        .argParser(parsePositiveInt)
+        .default(1337),
+    )
+    .addOption(
+      envOption(
+        "--opaque-ports <PORTS>",
+        "with --intercept: ports piped through without sniffing (server-first protocols)",
+      )
+        .argParser(parsePorts)
+        .default(parsePorts(OPAQUE_PORTS), OPAQUE_PORTS),
+    )
+    .addOption(
+      envOption(
+        "--protocol-detect-timeout <DURATION>",
+        "with --intercept: how long a redirected connection may stay silent before it is piped through unsniffed",
+      )
+        .argParser(parseDuration)
+        .default(5000, "5s"),
     );
   addProxyOptions(cmd).action(async (o: SidecarFlags) => {
+    const uid = process.getuid?.();
+    if (o.intercept && uid !== o.proxyUid) {
+      // Its own connections would be redirected back to itself: a loop.
+      process.stderr.write(
+        `error: --intercept: the sidecar runs as uid ${uid} but the interception rules exempt only --proxy-uid ${o.proxyUid}; run it as that user (its own connections would otherwise be redirected to itself)\n`,
+      );
+      process.exitCode = 1;
+      return;
+    }
     const [{ startSidecar }, { runProxy, advertiseHost, baseOptions }] = await Promise.all([
       import("../proxy/sidecar.js"),
       import("./run-proxy.js"),
@@ -79,6 +139,14 @@ export function register(program: Command): void {
           inboundPort: o.inboundPort,
           outboundPort: o.outboundPort,
           ...traceCache,
+          ...(o.intercept
+            ? {
+                intercept: {
+                  opaquePorts: o.opaquePorts,
+                  detectTimeoutMs: o.protocolDetectTimeout,
+                },
+              }
+            : {}),
         }),
       { app: o.app, tag: o.tag ?? null },
       (ports) => {

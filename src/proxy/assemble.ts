@@ -41,6 +41,8 @@ export interface ProxyParts {
   readonly log: Logger;
   /** Bindings of the admin listener's logger (`{app}` or `{gateway}`). */
   readonly adminLog: Record<string, string>;
+  /** Called as soon as each listener (the admin one last) is bound, before the next opens. */
+  readonly onListening?: (l: Listener) => void;
 }
 
 /**
@@ -70,7 +72,11 @@ export function followConfig(
 export async function openProxy(opts: ProxyBaseOptions, p: ProxyParts): Promise<ProxyHandle> {
   const opened: Listener[] = [];
   try {
-    for (const l of p.listeners) opened.push(await Listener.open(l));
+    for (const spec of p.listeners) {
+      const l = await Listener.open(spec);
+      opened.push(l);
+      p.onListening?.(l);
+    }
     const ejector = p.ejector;
     const admin = await Listener.open({
       name: "admin",
@@ -86,6 +92,7 @@ export async function openProxy(opts: ProxyBaseOptions, p: ProxyParts): Promise<
         ejections: ejector ? () => ejector.ejections() : undefined,
       }),
     });
+    p.onListening?.(admin);
     const ports: Record<string, number> = { admin: admin.port };
     for (const l of opened) ports[l.name] = l.port;
     p.log.info(ports, `${p.role} listening`);

@@ -13,7 +13,8 @@ import { H1Forwarder } from "./forward/h1/forwarder.js";
 import type { ProxyHandle, ProxyState } from "./handle.js";
 import { ServiceHop } from "./hop.js";
 import { inboundHandler } from "./inbound.js";
-import { refuseInsecureParser } from "./listen/listener.js";
+import { type InterceptConfig, SidecarInterception } from "./listen/intercept-sidecar.js";
+import { type Listener, refuseInsecureParser } from "./listen/listener.js";
 import { outboundHandler } from "./outbound.js";
 import { Recorder } from "./record.js";
 
@@ -31,6 +32,8 @@ export interface SidecarOptions extends ProxyBaseOptions {
   outboundPort: number;
   /** Trace-id → tag cache bounds (defaults: 100 000 entries, 60 s sliding TTL). */
   traceCache?: { maxEntries: number; ttlMs: number };
+  /** Transparent interception (iptables REDIRECT): see listen/intercept-sidecar.ts. Default: off. */
+  intercept?: InterceptConfig;
 }
 
 /** Open the sidecar's three listeners; rejects (with nothing left open) if one cannot bind. */
@@ -52,7 +55,14 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
   const outboundLog = logger("outbound", { app: opts.app });
   const inboundRecorder = new Recorder(opts.metrics, "inbound", access, inboundLog);
   const outboundRecorder = new Recorder(opts.metrics, "outbound", access, outboundLog);
-  const { ejector, unsubscribe } = followConfig(opts, toServices, outboundLog);
+  const followed = followConfig(opts, toServices, outboundLog);
+  const ejector = followed.ejector;
+  const intercept =
+    opts.intercept === undefined ? null : new SidecarInterception(opts.intercept, { ...opts, log });
+  const unsubscribe = () => {
+    followed.unsubscribe();
+    intercept?.close();
+  };
 
   return openProxy(opts, {
     role: "sidecar",
@@ -99,5 +109,15 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
     unsubscribe,
     log,
     adminLog: { app: opts.app },
+    ...(intercept === null
+      ? {}
+      : {
+          // Each front goes on its listener as soon as it is bound; no front dials the admin port.
+          onListening: (l: Listener) => {
+            if (l.name === "inbound" || l.name === "outbound") {
+              intercept.attach(l.name, l.server, l.port);
+            } else intercept.ownPort(l.port);
+          },
+        }),
   });
 }

@@ -75,9 +75,13 @@ export class ProcGroup {
     process.on("exit", this.onExit);
   }
 
-  /** Start `node dist/src/cli/main.js ARGS…`. */
-  spawn(name: string, args: string[], env: Record<string, string> = {}): Proc {
-    const child = spawn(process.execPath, [CLI, ...args], {
+  /**
+   * Start `node dist/src/cli/main.js ARGS…`, or `WRAP… node dist/src/cli/main.js ARGS…` (e.g.
+   * `ip netns exec NS setpriv …`, commands that exec the next one, so the child is node itself).
+   */
+  spawn(name: string, args: string[], env: Record<string, string> = {}, wrap: string[] = []): Proc {
+    const argv = [...wrap, process.execPath, CLI, ...args];
+    const child = spawn(argv[0] as string, argv.slice(1), {
       env: childEnv(env),
       stdio: ["ignore", "pipe", "pipe"],
     });
