@@ -68,8 +68,10 @@ describe("the chain over Nacos discovery (real processes)", { timeout: 120_000 }
 });
 
 describe("control-plane mode with Nacos discovery (real processes)", { timeout: 120_000 }, () => {
-  it("rules from the control plane, endpoints from Nacos, every sidecar registered by itself", async () => {
+  it("rules from the control plane, endpoints from Nacos, every sidecar registered by itself", async (t) => {
     const nacos = await FakeNacos.start();
+    // Closed even when the mesh fails to start: a listening fake would hold the process.
+    t.after(() => nacos.close());
     const mesh = await startCpMesh({
       initial: [cpFixture("base.yaml"), cpFixture("gray-lane.yaml")],
       discovery: `nacos://${nacos.addr}?group=${GROUP}`,
@@ -104,7 +106,6 @@ describe("control-plane mode with Nacos discovery (real processes)", { timeout: 
       assert.match(JSON.stringify(ready?.body), /"source":"nacos:\/\//);
     } finally {
       await mesh.close();
-      await nacos.close();
     }
   });
 });
