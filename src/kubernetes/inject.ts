@@ -178,6 +178,9 @@ function proxyContainer(o: InjectOptions, app: string, tag: string | null, appPo
     fieldEnv("LANEMESH_ADVERTISE_HOST", "status.podIP"),
     { name: "LANEMESH_STATE_DIR", value: `${STATE_DIR}/state` },
     { name: "LANEMESH_TOKEN_FILE", value: TOKEN_FILE },
+    // The init container's iptables rules redirect the pod's traffic here: read each
+    // connection's original destination (non-HTTP TCP is piped there unchanged).
+    { name: "LANEMESH_INTERCEPT", value: "true" },
     fieldEnv("POD_NAME", "metadata.name"),
     fieldEnv("POD_NAMESPACE", "metadata.namespace"),
     fieldEnv("POD_IP", "status.podIP"),

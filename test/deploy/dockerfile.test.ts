@@ -113,6 +113,8 @@ describe("deploy/Dockerfile", () => {
     assert.match(help.stdout, /--app-port/);
     // Runtime dependencies and shipped files are there: yaml (install), the .proto (control plane).
     assert.equal((await lanemesh("install", "--crds")).stdout, renderCrds());
+    // The interception addon is where the sidecar loads it from (it links only libc).
+    assert.ok(existsSync(join(workdir, "native/build/Release/original_dst.node")));
     assert.ok(existsSync(join(workdir, "proto/lanemesh.proto")));
     const deps = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as {
       dependencies: Record<string, string>;

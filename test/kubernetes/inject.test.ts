@@ -99,6 +99,7 @@ describe("lanemesh inject", () => {
       LANEMESH_TAG: "gray",
       LANEMESH_APP_PORT: "8080",
       LANEMESH_CONTROL_PLANE: "lanemesh-control-plane.lanemesh-system.svc:15010",
+      LANEMESH_INTERCEPT: "true",
       LANEMESH_ADVERTISE_HOST: "field:status.podIP",
       LANEMESH_STATE_DIR: "/var/run/lanemesh/state",
       LANEMESH_TOKEN_FILE: "/var/run/secrets/lanemesh/token",
