@@ -1,4 +1,4 @@
-// Validates a batch of parsed YAML documents into resources (DESIGN.md §2): per-document shape here, batch rules in crosscheck.ts; never reads files.
+// Validates a batch of parsed YAML documents into resources (docs/resources.md lists every rule): per-document shape here, batch rules in crosscheck.ts; never reads files.
 
 import { DocChecker, isRecord, type Path, shown, typeName } from "./checker.js";
 import { type Checked, checkBatch } from "./crosscheck.js";
@@ -132,9 +132,10 @@ function checkGroup(ck: DocChecker, s: Record<string, unknown>): LaneGroup["spec
 }
 
 function checkCondition(ck: DocChecker, v: unknown, path: Path): Condition | undefined {
+  // Counted before the mapping check: a condition without its op never reaches the op's checks.
+  const before = ck.errorCount;
   const c = ck.mapping(v, path, ["type", "name", "op", "value", "values"], ["type", "name", "op"]);
   if (!c) return undefined;
-  const before = ck.errorCount;
   if (present(c.type) && !TYPES.includes(c.type as ConditionType)) {
     ck.error(
       [...path, "type"],
@@ -332,7 +333,7 @@ function checkDocument(ck: DocChecker, value: Record<string, unknown>, out: Chec
   }
 }
 
-/** Validate a whole batch as one: every rule of DESIGN.md §2, every error reported, nothing partial. */
+/** Validate a whole batch as one: every rule of docs/resources.md, every error reported, nothing partial. */
 export function validateBatch(docs: RawDocument[]): Validated {
   const errors: ConfigError[] = [];
   const checked: Checked = { routes: [], groups: [], lanes: [], instances: [] };
