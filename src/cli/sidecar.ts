@@ -1,6 +1,13 @@
 // `lanemesh sidecar`: parses the sidecar's flags and starts it beside one app instance; no proxy logic here.
 import type { Command } from "commander";
-import { envOption, parseDuration, parsePort, parsePositiveInt, parseTag } from "./options.js";
+import {
+  envOption,
+  parseDuration,
+  parsePort,
+  parsePositiveInt,
+  parseTag,
+  parseTargetPort,
+} from "./options.js";
 import { addProxyOptions, type ProxyFlags } from "./proxy-options.js";
 
 interface SidecarFlags extends ProxyFlags {
@@ -27,7 +34,9 @@ export function register(program: Command): void {
       envOption("--tag <TAG>", "lane tag of this instance; none = base").argParser(parseTag),
     )
     .addOption(
-      envOption("--app-port <N>", "port of the app").argParser(parsePort).makeOptionMandatory(),
+      envOption("--app-port <N>", "port of the app, 1..65535")
+        .argParser(parseTargetPort)
+        .makeOptionMandatory(),
     )
     .addOption(envOption("--app-host <HOST>", "address of the app").default("127.0.0.1"))
     .addOption(
