@@ -236,7 +236,7 @@ function drawFor(weight: number, inside: boolean): string {
 }
 
 /**
- * What to try while the demo runs; each line runs as printed (test/docs/commands.test.ts runs
+ * What to try while the demo runs; each line runs as printed (test/e2e/docs-commands.test.ts runs
  * them). `server` is "" when the CLI finds the demo by itself (the context file), else
  * ` --server URL`.
  */

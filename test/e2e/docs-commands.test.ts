@@ -6,8 +6,8 @@ import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, before, describe, it } from "node:test";
+import { read, splitCode } from "../docs/markdown.js";
 import { CLI, type CliResult, freePorts, REPO, runCli } from "../helpers/procs.js";
-import { read, splitCode } from "./markdown.js";
 
 /** One command as a page prints it, with what the page shows it printing (may be none). */
 interface Printed {
