@@ -1,7 +1,7 @@
 // Immutable per-service picker snapshots (same tag, else base fallback) built once per config change; pure, never does I/O.
 
 /*
- * Decisions (DESIGN.md §4 Outbound), all taken at build time so that `pick()` only reads a map,
+ * Decisions (docs/routing.md, "Which instance"), all taken at build time so that `pick()` only reads a map,
  * advances one cursor and returns a preallocated result:
  *
  * - A service "takes part" in a tag when an ENABLED lane with that tag lists it: `lane.spec.apps`

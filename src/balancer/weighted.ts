@@ -5,7 +5,7 @@
  *
  * - P2C is only better than random when it can compare a live load signal (in-flight requests,
  *   latency EWMA) between its two draws. Our picker is a pure snapshot with no feedback from the
- *   forwarder (DESIGN.md §8: pickers never do I/O), so P2C would degrade to a weighted random
+ *   forwarder (ARCHITECTURE.md: pickers never do I/O), so P2C would degrade to a weighted random
  *   pick: shares right only on average, and runs of several picks on one instance.
  * - SWRR is deterministic: over every cycle of sum(weights) picks each instance gets exactly its
  *   weight, and the picks are interleaved (weights 1:3 give `b a b b`, never `a a`), which keeps a

@@ -4,7 +4,8 @@ import { type Command, Option } from "commander";
 import { formatError, type RawDocument } from "../config/document.js";
 import { parseDocuments } from "../config/load.js";
 import { callServer } from "../control-plane/api-client.js";
-import { resourceRef, serverOption } from "./server-client.js";
+import { serverOption, serverTarget } from "./server-client.js";
+import { ref } from "./tables.js";
 
 interface ApplyReply {
   version: number;
@@ -20,17 +21,20 @@ export function register(program: Command): void {
     .addOption(new Option("-f, --file <FILE...>", "resource files (YAML); - reads stdin"))
     .argument("[files...]", "more resource files")
     .addOption(serverOption())
-    .action(async (files: string[], opts: { file?: string[]; server: string }) => {
-      process.exitCode = await apply([...(opts.file ?? []), ...files], opts.server);
+    .action(async (files: string[], opts: { file?: string[] }, cmd: Command) => {
+      process.exitCode = await apply([...(opts.file ?? []), ...files], serverTarget(cmd).server);
     });
 }
 
-/** Returns the exit code. */
-export async function apply(paths: string[], server: string): Promise<number> {
-  if (paths.length === 0) {
-    process.stderr.write("error: no files given (lanemesh apply -f FILE…)\n");
-    return 1;
-  }
+export type ReadDocuments = { ok: true; docs: RawDocument[] } | { ok: false; lines: string[] };
+
+/**
+ * The YAML documents of `paths` (`-` = stdin), as `apply` and `delete -f` send them: read and
+ * syntax errors in the one error format, and an error when the files hold no document at all.
+ */
+export function readDocuments(paths: readonly string[], verb: string): ReadDocuments {
+  if (paths.length === 0)
+    return { ok: false, lines: [`error: no files given (lanemesh ${verb} -f FILE…)`] };
   const docs: RawDocument[] = [];
   const errors: string[] = [];
   for (const path of paths) {
@@ -43,21 +47,36 @@ export async function apply(paths: string[], server: string): Promise<number> {
       continue;
     }
     const parsed = parseDocuments(text, file);
-    docs.push(...parsed.docs);
+    docs.push(...parsed.docs.filter((d) => d.value !== null && d.value !== undefined));
     errors.push(...parsed.errors.map(formatError));
   }
-  if (errors.length > 0) {
-    process.stderr.write(`${errors.join("\n")}\n`);
+  if (errors.length > 0) return { ok: false, lines: errors };
+  if (docs.length === 0)
+    return {
+      ok: false,
+      lines: [`error: nothing to ${verb}: no resource documents in ${paths.join(", ")}`],
+    };
+  return { ok: true, docs };
+}
+
+/** Returns the exit code. */
+export async function apply(paths: string[], server: string): Promise<number> {
+  const read = readDocuments(paths, "apply");
+  if (!read.ok) {
+    process.stderr.write(`${read.lines.join("\n")}\n`);
     return 1;
   }
-  const documents = docs.map((d) => ({ file: d.origin.file, doc: d.origin.doc, value: d.value }));
+  const documents = read.docs.map((d) => ({
+    file: d.origin.file,
+    doc: d.origin.doc,
+    value: d.value,
+  }));
   const r = await callServer(server, "POST", "v1/resources", { documents });
   if (!r.ok) {
     process.stderr.write(`${r.message}\n`);
     return 1;
   }
   const body = r.body as ApplyReply;
-  const lines = body.results.map((x) => `${resourceRef(x.kind, x.name)} ${x.action}`);
-  process.stdout.write(lines.length > 0 ? `${lines.join("\n")}\n` : "no resources in the files\n");
+  process.stdout.write(body.results.map((x) => `${ref(x.kind, x.name)} ${x.action}\n`).join(""));
   return 0;
 }

@@ -1,4 +1,4 @@
-// `lanemesh demo-app`: runs one lane-unaware demo app of DESIGN.md §1; flags only, the app is in src/demo/app.ts.
+// `lanemesh demo-app`: runs one lane-unaware app of the demo's chain (A → B → C); flags only, the app is in src/demo/app.ts.
 import type { Command } from "commander";
 import { collect, envOption, parsePort, parseTag } from "./options.js";
 

@@ -1,14 +1,21 @@
-// `lanemesh demo`: parses the demo's flags and turns Ctrl-C/SIGTERM into a clean stop; the demo itself is src/demo/orchestrator.ts.
+// `lanemesh demo`: parses the demo's flags, checks the ports it is given, keeps the context file that lets the CLI find the demo, and turns Ctrl-C/SIGTERM into a clean stop; the demo itself is src/demo/orchestrator.ts.
 import { type Command, InvalidArgumentError, Option } from "commander";
+import { RANGE_PORTS } from "../demo/topology.js";
+import { contextPath, dropContext, useContext } from "./context.js";
 import { parsePort, parsePositiveInt } from "./options.js";
 
 interface DemoFlags {
   port: number;
+  grpcPort: number;
+  httpPort: number;
   mode: "content" | "ratio";
   weight?: number;
   check?: number;
   basePort?: number;
 }
+
+/** The context the demo writes and removes. */
+const CONTEXT_NAME = "demo";
 
 function parsePercent(value: string): number {
   const n = Number(value);
@@ -24,9 +31,25 @@ export function register(program: Command): void {
       "run the seed scenario on this machine: control plane, gateway, apps A, A gray, B, C, C gray and their sidecars, as separate processes; Ctrl-C stops them all",
     )
     .addOption(
-      new Option("--port <N>", "the gateway's port (client traffic)")
+      new Option("--port <N>", "the gateway's port (client traffic); 0 = any free port")
         .argParser(parsePort)
         .default(8080),
+    )
+    .addOption(
+      new Option(
+        "--grpc-port <N>",
+        "the control plane's gRPC port; when not given, 15010, or a free port if 15010 is taken",
+      )
+        .argParser(parsePort)
+        .default(15010),
+    )
+    .addOption(
+      new Option(
+        "--http-port <N>",
+        "the control plane's HTTP API port; when not given, 15014, or a free port if 15014 is taken",
+      )
+        .argParser(parsePort)
+        .default(15014),
     )
     .addOption(
       new Option("--mode <MODE>", "content: header 'canary: gray' picks the lane; ratio: a share")
@@ -46,10 +69,10 @@ export function register(program: Command): void {
     .addOption(
       new Option(
         "--base-port <P>",
-        "use ports P, P+1, … for the control plane, admin and app ports (default: free ports)",
+        `use ports P..P+${RANGE_PORTS - 1} for the gateway's admin and the apps and their sidecars (default: free ports); the range must lie below the kernel's ephemeral port range (32768 and up on Linux), where outgoing connections may take a port first`,
       ).argParser(parsePort),
     )
-    .action(async (o: DemoFlags) => {
+    .action(async (o: DemoFlags, cmd: Command) => {
       if (o.weight !== undefined && o.mode !== "ratio") {
         process.stderr.write("error: --weight applies to --mode ratio\n");
         process.exit(1);
@@ -73,8 +96,14 @@ export function register(program: Command): void {
       for (const s of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(s, onSignal);
       // A closed stdout (`lanemesh demo | head`) stops the demo like Ctrl-C.
       process.stdout.on("error", () => stop.abort());
+      const path = contextPath();
+      const withdraw = (): void => dropContext(path, CONTEXT_NAME, process.pid);
+      process.once("exit", withdraw);
+      const given = (flag: string): boolean => cmd.getOptionValueSource(flag) !== "default";
       const code = await runDemo({
         gatewayPort: o.port,
+        grpcPort: { port: o.grpcPort, given: given("grpcPort") },
+        httpPort: { port: o.httpPort, given: given("httpPort") },
         mode: o.mode,
         weight: o.weight ?? null,
         check: o.check ?? null,
@@ -82,6 +111,21 @@ export function register(program: Command): void {
         signal: stop.signal,
         out: (text) => process.stdout.write(text),
         err: (text) => process.stderr.write(text),
+        announce: (server, controlPlane) => {
+          try {
+            useContext(path, { name: CONTEXT_NAME, server, controlPlane, pid: process.pid });
+            return {
+              ok: true,
+              line: `context "${CONTEXT_NAME}" written to ${path}: lanemesh commands find this demo without --server (removed when it stops)`,
+            };
+          } catch (err) {
+            return {
+              ok: false,
+              line: `note: cannot write ${path} (${(err as Error).message}): give lanemesh commands --server`,
+            };
+          }
+        },
+        withdraw,
       });
       process.exit(code);
     });

@@ -1,4 +1,5 @@
 // `lanemesh explain`: which route, lane and tag a request gets and which instance each hop would pick; pure core plus printing, no I/O in the core.
+import { statSync } from "node:fs";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { buildPickers, type FallbackReason, type PickerTable } from "../balancer/picker.js";
 import { formatError } from "../config/document.js";
@@ -7,6 +8,7 @@ import { compileMatcher, type Matcher } from "../lane/rules/matcher.js";
 import type { RequestView } from "../lane/rules/request.js";
 import { requestViewFromMaps } from "../lane/rules/view.js";
 import { collect } from "./options.js";
+import { serverOption, serverTarget } from "./server-client.js";
 
 /** The pick one service would make for the request's tag. */
 export interface HopPick {
@@ -31,7 +33,15 @@ export interface Explanation {
   mode: LaneMode | null;
   lane: string | null;
   tag: string | null;
-  /** One pick per known service, the route's service first; null when no endpoints were given. */
+  /**
+   * A closed lane (`enabled: false`) that would have taken the request were it open, null when
+   * none: the request is base because of it.
+   */
+  closedLane: string | null;
+  /**
+   * One pick per known service, the route's service first; null when no endpoints were given or
+   * no route matched (the gateway answers 404 and nothing is picked).
+   */
   hops: HopPick[] | null;
 }
 
@@ -45,6 +55,8 @@ export interface ExplanationJson {
   group: string | null;
   lane: string | null;
   tag: string | null;
+  /** The closed lane that would have matched, null when none. */
+  closedLane: string | null;
   fallback: Record<string, FallbackReason> | null;
   picks: Record<string, string | null> | null;
 }
@@ -72,9 +84,10 @@ export function explainWith(
     mode: d.group === null ? null : modeOf(d.group),
     lane: d.lane,
     tag: d.tag,
+    closedLane: null,
     hops: null,
   };
-  if (pickers === null) return out;
+  if (pickers === null || d.route === null) return out;
   const services = [...new Set([...(d.service ? [d.service] : []), ...pickers.services()])];
   out.hops = services.map((service): HopPick => {
     const picker = pickers.get(service);
@@ -107,14 +120,25 @@ export function explain(
   request: RequestView,
   opts: ExplainOptions = {},
 ): Explanation {
-  const matcher = compileMatcher(rules, {
-    gateway: opts.gateway ?? "default",
-    ...(opts.random ? { random: opts.random } : {}),
-  });
+  // One draw for both matchers below, so a closed ratio lane is judged on the same draw.
+  const draw = (opts.random ?? Math.random)();
+  const gateway = opts.gateway ?? "default";
+  const matcher = compileMatcher(rules, { gateway, random: () => draw });
   // A fixed start offset: the same files always explain to the same instances.
   const pickers = endpoints === null ? null : buildPickers(endpoints, rules, { random: () => 0 });
   const modes = new Map(rules.groups.map((g) => [g.metadata.name, g.spec.mode]));
-  return explainWith(matcher, pickers, request, (g) => modes.get(g) ?? null);
+  const out = explainWith(matcher, pickers, request, (g) => modes.get(g) ?? null);
+  if (
+    out.route !== null &&
+    out.lane === null &&
+    rules.lanes.some((l) => l.spec.enabled === false)
+  ) {
+    // The same rules with every lane open: a lane that matches there is closed here.
+    const opened = rules.lanes.map((l) => ({ ...l, spec: { ...l.spec, enabled: true } }));
+    const wouldBe = compileMatcher({ ...rules, lanes: opened }, { gateway, random: () => draw });
+    out.closedLane = wouldBe.match(request).lane;
+  }
+  return out;
 }
 
 export function toJson(e: Explanation): ExplanationJson {
@@ -128,7 +152,15 @@ export function toJson(e: Explanation): ExplanationJson {
       if (h.fallback !== null) fallback[h.service] = h.fallback;
     }
   }
-  return { route: e.route, group: e.group, lane: e.lane, tag: e.tag, fallback, picks };
+  return {
+    route: e.route,
+    group: e.group,
+    lane: e.lane,
+    tag: e.tag,
+    closedLane: e.closedLane,
+    fallback,
+    picks,
+  };
 }
 
 const REASON_TEXT: Record<FallbackReason, (service: string, tag: string) => string> = {
@@ -155,7 +187,14 @@ export function formatExplanation(e: Explanation, path: string, gateway: string)
   lines.push(
     `${pad("group")}${e.group === null ? "none" : `${e.group}${e.mode ? ` (mode ${e.mode})` : ""}`}`,
   );
-  lines.push(`${pad("lane")}${e.lane ?? "none (base)"}`);
+  lines.push(
+    `${pad("lane")}${
+      e.lane ??
+      (e.closedLane === null
+        ? "none (base)"
+        : `none (base): Lane/${e.closedLane} matches this request but is closed (enabled: false)`)
+    }`,
+  );
   lines.push(`${pad("tag")}${e.tag ?? "none (base)"}`);
   if (e.hops !== null) {
     lines.push(`picks for ${e.tag === null ? "base traffic" : `tag ${e.tag}`}:`);
@@ -207,15 +246,38 @@ interface ExplainFlags {
   server?: string;
 }
 
+/**
+ * The request path is the last argument. `-f` takes several values (`-f a.yaml b.yaml /a`, as
+ * validate and apply do), so with no other argument the path is -f's last value, unless that
+ * value is a file.
+ */
+export function splitPath(
+  files: readonly string[],
+  positional: readonly string[],
+  isFile: (p: string) => boolean = (p) => statSync(p, { throwIfNoEntry: false })?.isFile() ?? false,
+): { files: string[]; path: string } | { error: string } {
+  const all = [...files, ...positional];
+  const last = all.at(-1);
+  const path = positional.length > 0 || (last !== undefined && !isFile(last)) ? last : undefined;
+  if (path === undefined || !path.startsWith("/"))
+    return {
+      error: `error: missing PATH: the request path, starting with / (lanemesh explain [-f FILE…] [-H 'k: v'] /a)${path === undefined ? "" : `; got ${JSON.stringify(path)}`}`,
+    };
+  return { files: all.slice(0, -1), path };
+}
+
 export function register(program: Command): void {
   program
     .command("explain")
     .description(
-      "show the route, lane group, lane and tag a request gets at the gateway, and with endpoints the instance every service would pick",
+      "show the route, lane group, lane and tag a request gets at the gateway, and the instance every service would pick; from files (-f) or, without them, from the control plane's live config",
     )
-    .argument("<PATH>", "request path, may include ?query")
+    .argument("[PATH...]", "request path, may include ?query; the last argument")
     .addOption(
-      new Option("-f, --file <FILE>", "resource file (repeat -f for more)").argParser(collect),
+      new Option(
+        "-f, --file <FILE...>",
+        "resource files (YAML); without -f the live config of the control plane is explained",
+      ),
     )
     .addOption(
       new Option("--endpoints <FILE>", "Instance documents to pick from (repeatable)").argParser(
@@ -242,15 +304,19 @@ export function register(program: Command): void {
         parseDraw,
       ),
     )
-    .option("--json", "print one JSON object {route, group, lane, tag, fallback, picks}")
-    .addOption(
-      new Option(
-        "--server <URL>",
-        "instead of -f files: the live rules and endpoints of this control plane's HTTP API",
-      ).env("LANEMESH_SERVER"),
+    .option(
+      "--json",
+      "print one JSON object {route, group, lane, tag, closedLane, fallback, picks}",
     )
-    .action(async (path: string, o: ExplainFlags, cmd: Command) => {
-      const files = o.file ?? [];
+    .addOption(serverOption())
+    .action(async (args: string[], o: ExplainFlags, cmd: Command) => {
+      const split = splitPath(o.file ?? [], args);
+      if ("error" in split) {
+        process.stderr.write(`${split.error}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const { files, path } = split;
       const request = requestViewFromMaps({
         method: o.method,
         path,
@@ -268,36 +334,27 @@ export function register(program: Command): void {
           o.json ? `${JSON.stringify(toJson(e))}\n` : formatExplanation(e, path, o.gateway),
         );
       };
-      // -f files win over a LANEMESH_SERVER from the environment; both as flags is an error.
-      const liveServer =
-        o.server !== undefined &&
-        (files.length === 0 || cmd.getOptionValueSource("server") === "cli")
-          ? o.server
-          : undefined;
-      if (liveServer !== undefined) {
-        if (files.length > 0 || (o.endpoints ?? []).length > 0) {
-          process.stderr.write("error: give -f/--endpoints files or --server, not both\n");
-          process.exitCode = 1;
-          return;
-        }
+      const endpointFiles = o.endpoints ?? [];
+      // Files win over a server from the environment or the context; --server with files is an error.
+      if (files.length === 0 && endpointFiles.length === 0) {
+        const target = serverTarget(cmd);
         const { fetchLiveConfig } = await import("../control-plane/api-client.js");
-        const live = await fetchLiveConfig(liveServer);
+        const live = await fetchLiveConfig(target.server);
         if (!live.ok) {
-          process.stderr.write(`${live.message}\n`);
+          process.stderr.write(
+            `${live.message}\n${target.from === "flag" ? "" : "(or explain resource files offline: lanemesh explain -f FILE… PATH)\n"}`,
+          );
           process.exitCode = 1;
           return;
         }
         print(explain(live.value.rules, live.value.endpoints, request, opts));
         return;
       }
-      if (files.length === 0) {
-        process.stderr.write(
-          "error: no resource files given (lanemesh explain -f FILE PATH, or --server URL for a control plane's live config)\n",
-        );
+      if (cmd.getOptionValueSource("server") === "cli") {
+        process.stderr.write("error: give -f/--endpoints files or --server, not both\n");
         process.exitCode = 1;
         return;
       }
-      const endpointFiles = o.endpoints ?? [];
       // Loaded on use: YAML parsing is the slow part of CLI startup.
       const { loadFiles, toEndpoint } = await import("../config/load.js");
       const loaded = loadFiles([...files, ...endpointFiles]);

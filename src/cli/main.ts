@@ -1,46 +1,5 @@
 #!/usr/bin/env node
-// The `lanemesh` command: builds the commander program from one module per command; no logic here.
-import { readFileSync } from "node:fs";
-import { Command } from "commander";
-import { register as registerApply } from "./apply.js";
-import { register as registerControlPlane } from "./control-plane.js";
-import { register as registerDelete } from "./delete.js";
-import { register as registerDemo } from "./demo.js";
-import { register as registerDemoApp } from "./demo-app.js";
-import { register as registerExplain } from "./explain.js";
-import { register as registerGateway } from "./gateway.js";
-import { register as registerGet } from "./get.js";
-import { register as registerInject } from "./inject.js";
-import { register as registerInstall } from "./install.js";
-import { register as registerIptables } from "./iptables.js";
-import { register as registerSidecar } from "./sidecar.js";
-import { register as registerValidate } from "./validate.js";
-import { register as registerWebhook } from "./webhook.js";
+// The `lanemesh` executable: parses the command line with the program of program.ts; no logic here.
+import { buildProgram } from "./program.js";
 
-const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
-  version: string;
-};
-
-/** Every command module exports `register(program)`; add one line per command below. */
-const program = new Command("lanemesh")
-  .description("A sidecar mesh for end-to-end canary releases with lanes.")
-  .version(pkg.version, "-V, --version")
-  .showHelpAfterError();
-
-// register(program) calls, one per command module:
-registerSidecar(program);
-registerGateway(program);
-registerValidate(program);
-registerExplain(program);
-registerDemoApp(program);
-registerControlPlane(program);
-registerApply(program);
-registerGet(program);
-registerDelete(program);
-registerDemo(program);
-registerInstall(program);
-registerInject(program);
-registerWebhook(program);
-registerIptables(program);
-
-await program.parseAsync(process.argv);
+await buildProgram().parseAsync(process.argv);

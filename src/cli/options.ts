@@ -40,6 +40,16 @@ export function parsePort(value: string): number {
   return n;
 }
 
+/** A port something else listens on (`--app-port`): 1..65535, since 0 cannot be dialed. */
+export function parseTargetPort(value: string): number {
+  const n = parsePort(value);
+  if (n === 0)
+    throw new InvalidArgumentError(
+      "expected the port the app listens on, 1..65535 (0 cannot be dialed).",
+    );
+  return n;
+}
+
 export function parsePositiveInt(value: string): number {
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n <= 0)

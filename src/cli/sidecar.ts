@@ -8,6 +8,7 @@ import {
   parsePort,
   parsePositiveInt,
   parseTag,
+  parseTargetPort,
 } from "./options.js";
 import { addProxyOptions, type ProxyFlags } from "./proxy-options.js";
 
@@ -48,7 +49,9 @@ export function register(program: Command): void {
       envOption("--tag <TAG>", "lane tag of this instance; none = base").argParser(parseTag),
     )
     .addOption(
-      envOption("--app-port <N>", "port of the app").argParser(parsePort).makeOptionMandatory(),
+      envOption("--app-port <N>", "port of the app, 1..65535")
+        .argParser(parseTargetPort)
+        .makeOptionMandatory(),
     )
     .addOption(envOption("--app-host <HOST>", "address of the app").default("127.0.0.1"))
     .addOption(

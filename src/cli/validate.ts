@@ -29,6 +29,13 @@ export function register(program: Command): void {
       }
       const { routes, groups, lanes } = result.rules;
       const n = routes.length + groups.length + lanes.length + result.instances.length;
+      if (n === 0) {
+        process.stderr.write(
+          `error: nothing to validate: no resource documents in ${paths.join(", ")}\n`,
+        );
+        process.exitCode = 1;
+        return;
+      }
       process.stdout.write(`${n} resources valid\n`);
     });
 }

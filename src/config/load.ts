@@ -65,7 +65,7 @@ export function parseDocuments(
   return { docs, errors };
 }
 
-/** Validate a whole batch as one: every rule of DESIGN.md §2, every error reported. */
+/** Validate a whole batch as one: every rule of docs/resources.md, every error reported. */
 export function validateResources(docs: RawDocument[]): Validated {
   return validateBatch(docs);
 }

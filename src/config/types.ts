@@ -1,4 +1,4 @@
-// The resources users write (DESIGN.md §2, §3) as TypeScript types; no parsing or validation here.
+// The resources users write (docs/resources.md) as TypeScript types; no parsing or validation here.
 
 export const API_VERSION = "lanemesh.io/v1alpha1";
 
@@ -70,7 +70,7 @@ export interface Lane {
   };
 }
 
-/** One instance of a service, as static discovery files write it (DESIGN.md §3). */
+/** One instance of a service, as static discovery files write it (docs/discovery.md). */
 export interface Instance {
   apiVersion: typeof API_VERSION;
   kind: "Instance";

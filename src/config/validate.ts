@@ -1,4 +1,4 @@
-// Validates a batch of parsed YAML documents into resources (DESIGN.md §2): per-document shape by walking schema.ts, batch rules in crosscheck.ts; never reads files.
+// Validates a batch of parsed YAML documents into resources (docs/resources.md lists every rule): per-document shape by walking schema.ts, batch rules in crosscheck.ts; never reads files.
 
 import { DocChecker, isRecord, type Path, shown, typeName } from "./checker.js";
 import { type Checked, checkBatch } from "./crosscheck.js";
@@ -269,7 +269,7 @@ function checkDocument(ck: DocChecker, value: Record<string, unknown>, out: Chec
   }
 }
 
-/** Validate a whole batch as one: every rule of DESIGN.md §2, every error reported, nothing partial. */
+/** Validate a whole batch as one: every rule of docs/resources.md, every error reported, nothing partial. */
 export function validateBatch(docs: RawDocument[]): Validated {
   const errors: ConfigError[] = [];
   const checked: Checked = { routes: [], groups: [], lanes: [], instances: [] };

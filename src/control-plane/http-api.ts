@@ -1,4 +1,5 @@
-// The control plane's HTTP API (apply, get, delete, proxies, live config, health, metrics); it maps outcomes to responses and decides nothing.
+// The control plane's HTTP API (apply, get, delete, proxies, live config, version, health, metrics); it maps outcomes to responses and decides nothing.
+import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { RawDocument } from "../config/document.js";
 import { parseDocuments } from "../config/load.js";
@@ -26,6 +27,16 @@ export interface ApiBackend {
   list(plural: Plural): unknown[];
   get(plural: Plural, name: string): unknown | undefined;
 }
+
+/** `GET /v1/version`: the lanemesh package this control plane runs, and the API's version. */
+const VERSION = {
+  version: (
+    JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
+      version: string;
+    }
+  ).version,
+  api: "v1",
+};
 
 /** Bodies larger than this are refused (413): resources are small text. */
 const MAX_BODY = 4 * 1024 * 1024;
@@ -75,6 +86,9 @@ async function route(cp: ApiBackend, req: IncomingMessage, res: ServerResponse):
       res.end(body);
     });
   if (parts[0] !== "v1") throw notFound(path);
+
+  if (parts[1] === "version" && parts.length === 2)
+    return only(method, ["GET"], () => sendJson(res, 200, VERSION));
 
   if (parts[1] === "proxies" && parts.length <= 3)
     return only(method, ["GET"], () => {

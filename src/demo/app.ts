@@ -1,4 +1,4 @@
-// The lane-unaware demo app of DESIGN.md §1: answers with its name and address, then the next hop's answer; it knows nothing of lanes.
+// The lane-unaware demo app of the A → B → C chain: answers with its name and address, then the next hop's answer; it knows nothing of lanes.
 import {
   Agent,
   createServer,

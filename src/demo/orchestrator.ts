@@ -6,7 +6,7 @@ import { isAbsolute, join, relative } from "node:path";
 import { performance } from "node:perf_hooks";
 import { formatTally, runCheck, tallyOk } from "./check.js";
 import { type Child, ChildSet, CLI_PATH, type ExitStatus } from "./children.js";
-import { choosePorts } from "./ports.js";
+import { choosePorts, type PortWish } from "./ports.js";
 import {
   applyScenario,
   CLOSED_LANE_FILE,
@@ -35,8 +35,18 @@ export interface DemoOptions {
   weight: number | null;
   /** Send this many requests, print the shares, and stop; null = run until `signal`. */
   check: number | null;
-  /** Consecutive ports for everything but the gateway; null = free ports. */
+  /** The control plane's ports: given ones are used or refused, defaults replaced when taken. */
+  grpcPort: PortWish;
+  httpPort: PortWish;
+  /** Consecutive ports for the gateway's admin and the apps; null = free ports. */
   basePort: number | null;
+  /**
+   * Once the mesh is up: make the control plane findable by the CLI (the context file). Returns
+   * the line to print and whether it worked (if not, the hints name --server).
+   */
+  announce?: (server: string, controlPlane: string) => { ok: boolean; line: string };
+  /** Called once the demo stops, whatever the reason (the context file's entry is removed). */
+  withdraw?: () => void;
   /** Aborted on Ctrl-C or SIGTERM: stop everything and return. */
   signal: AbortSignal;
   out: (text: string) => void;
@@ -54,7 +64,12 @@ const RATIO_SAMPLES = 8;
 /** Run the demo; resolves with the exit code once every child has exited. */
 export async function runDemo(o: DemoOptions): Promise<number> {
   const t0 = performance.now();
-  const chosen = await choosePorts(o.gatewayPort, o.basePort);
+  const chosen = await choosePorts({
+    gateway: o.gatewayPort,
+    grpc: o.grpcPort,
+    http: o.httpPort,
+    base: o.basePort,
+  });
   if (!chosen.ok) {
     o.err(`${chosen.message}\n`);
     return 1;
@@ -92,6 +107,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     `lanemesh demo (mode ${o.mode}${o.mode === "ratio" && o.weight !== null ? `, weight ${o.weight}` : ""}): ` +
       `starting ${count} processes; their logs and pids are in ${logDir}\n`,
   );
+  for (const note of chosen.notes) o.out(`${note}\n`);
   let code = 0;
   try {
     // Everything at once: the proxies retry the control plane until it listens.
@@ -117,7 +133,10 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     if (o.check !== null) {
       code = await check(o, gateway, signal, o.check);
     } else {
-      o.out(tryThis(o.mode, ports, server));
+      const announced = o.announce?.(server, `127.0.0.1:${ports.grpc}`) ?? { ok: false, line: "" };
+      o.out(`control plane: HTTP ${server}, gRPC 127.0.0.1:${ports.grpc}\n`);
+      if (announced.line !== "") o.out(`${announced.line}\n`);
+      o.out(`\n${demoHints(o, ports, announced.ok ? "" : ` --server ${server}`)}`);
       await new Promise<void>((resolve) => {
         if (signal.aborted) resolve();
         else signal.addEventListener("abort", () => resolve(), { once: true });
@@ -140,11 +159,16 @@ export async function runDemo(o: DemoOptions): Promise<number> {
       );
       code = 1;
     }
+    o.withdraw?.();
     await children.stop();
   }
-  rmSync(dirs.data, { recursive: true, force: true });
-  rmSync(dirs.state, { recursive: true, force: true });
-  o.out(`stopped ${children.list().length} processes (logs kept in ${logDir})\n`);
+  // A clean run leaves nothing behind; a failed one keeps its logs for the reader.
+  const keep = code !== 0 && children.list().length > 0;
+  rmSync(keep ? dirs.data : root, { recursive: true, force: true });
+  if (keep) rmSync(dirs.state, { recursive: true, force: true });
+  o.out(
+    `stopped ${children.list().length} processes${keep ? ` (logs kept in ${logDir}; remove ${root} when done)` : ""}\n`,
+  );
   return code;
 }
 
@@ -152,7 +176,7 @@ class DemoError extends Error {
   readonly code = "LANEMESH_DEMO_FAILED";
 }
 
-/** The two curl commands of DESIGN.md §1 with their live answers (ratio mode: a few answers). */
+/** The scenario's two curl commands with their live answers (ratio mode: a few answers). */
 async function showChains(o: DemoOptions, gateway: string): Promise<void> {
   const url = `${gateway}${DEMO_PATH}`;
   const answer = (r: { status: number; body: string } | null): string =>
@@ -205,36 +229,62 @@ function shown(path: string): string {
   return r !== "" && !r.startsWith("..") && !isAbsolute(r) ? r : path;
 }
 
-/** What to try while the demo runs. */
-function tryThis(mode: DemoMode, ports: DemoPorts, server: string): string {
+/** The draw `explain --draw` needs to land inside (`in`) or outside the ratio lane's weight. */
+function drawFor(weight: number, inside: boolean): string {
+  const share = inside ? weight / 2 : weight + (100 - weight) / 2;
+  return String(Math.min(0.99, Math.round(share) / 100));
+}
+
+/**
+ * What to try while the demo runs; each line runs as printed (test/e2e/docs-commands.test.ts runs
+ * them). `server` is "" when the CLI finds the demo by itself (the context file), else
+ * ` --server URL`.
+ */
+export function demoHints(
+  o: Pick<DemoOptions, "mode" | "weight">,
+  ports: DemoPorts,
+  server: string,
+): string {
   const ex = (f: string): string => shown(join(EXAMPLES_DIR, f));
   const url = `http://127.0.0.1:${ports.gateway}${DEMO_PATH}`;
   const h = CANARY_HEADER;
-  const lines = [
-    "Try this (the demo runs until Ctrl-C):",
-    `  curl ${url}`,
-    `  curl -H '${h.name}: ${h.value}' ${url}`,
-    `  lanemesh get lanes --server ${server}`,
-    `  lanemesh get proxies --server ${server}`,
-    `  lanemesh get instances --server ${server}`,
-    `  lanemesh explain --server ${server} -H '${h.name}: ${h.value}' ${DEMO_PATH}`,
-  ];
-  if (mode === "content")
+  const lm = (args: string): string => {
+    const [verb, ...rest] = args.split(" ");
+    return `  lanemesh ${verb}${server}${rest.length > 0 ? ` ${rest.join(" ")}` : ""}`;
+  };
+  const lines = ["Try this (the demo runs until Ctrl-C):"];
+  if (o.mode === "content") {
     lines.push(
-      `  lanemesh apply --server ${server} -f ${ex(CLOSED_LANE_FILE)}   # close the gray lane`,
-      `  lanemesh apply --server ${server} -f ${ex("mall-content.yaml")}   # open it again`,
+      `  curl ${url}`,
+      `  curl -H '${h.name}: ${h.value}' ${url}`,
+      lm("get lanes"),
+      lm("describe lane gray"),
+      lm("get all -o wide"),
+      lm(`explain -H '${h.name}: ${h.value}' ${DEMO_PATH}`),
+      `${lm(`apply -f ${ex(CLOSED_LANE_FILE)}`)}   # close the gray lane`,
+      `${lm(`explain -H '${h.name}: ${h.value}' ${DEMO_PATH}`)}   # now base: the lane is closed`,
+      `${lm(`apply -f ${ex("mall-content.yaml")}`)}   # open it again`,
     );
-  else
+  } else {
+    const w = o.weight ?? 30;
     lines.push(
-      `  lanemesh apply --server ${server} -f ${ex("mall-ratio.yaml")}   # after editing its weight`,
+      `  curl ${url}   # again and again: about ${w} % of the answers take the gray lane`,
+      lm("get lanes"),
+      lm("describe lane gray"),
+      lm("get all -o wide"),
+      `${lm(`explain --draw ${drawFor(w, true)} ${DEMO_PATH}`)}   # a draw under the weight: gray`,
+      `${lm(`explain --draw ${drawFor(w, false)} ${DEMO_PATH}`)}   # over it: base`,
+      `${lm(`apply -f ${ex("mall-ratio.yaml")}`)}   # after editing its weight`,
     );
+  }
   const a = ports.apps.a;
   lines.push(
-    "  metrics:",
-    `    gateway        http://127.0.0.1:${ports.gatewayAdmin}/metrics`,
-    `    sidecar of A   http://127.0.0.1:${a?.admin}/metrics   (/config shows its snapshot)`,
-    `    control plane  ${server}/metrics`,
-    `(\`lanemesh\` is \`node ${shown(CLI_PATH)}\` when it is not on your PATH)`,
+    lm("version"),
+    "Metrics (Prometheus text):",
+    `  curl http://127.0.0.1:${ports.gatewayAdmin}/metrics   # the gateway`,
+    `  curl http://127.0.0.1:${a?.admin}/metrics   # the sidecar of A (/config: its snapshot)`,
+    `  curl http://127.0.0.1:${ports.http}/metrics   # the control plane`,
+    `(in a clone, \`lanemesh\` is \`npx lanemesh\` or \`node ${shown(CLI_PATH)}\`)`,
     "",
   );
   return `${lines.join("\n")}\n`;

@@ -1,9 +1,7 @@
 // Port choice for `lanemesh demo`: checks that the asked ports are free and picks free ones for the rest; it binds only for a moment, never serves.
 import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
-import { assignPorts, consecutivePorts, type DemoPorts, OTHER_PORTS } from "./topology.js";
-
-export type PortChoice = { ok: true; ports: DemoPorts } | { ok: false; message: string };
+import { assignPorts, consecutivePorts, type DemoPorts, RANGE_PORTS } from "./topology.js";
 
 function hold(port: number): Promise<Server | NodeJS.ErrnoException> {
   return new Promise((resolve) => {
@@ -14,20 +12,27 @@ function hold(port: number): Promise<Server | NodeJS.ErrnoException> {
 }
 
 /**
- * The first port of the kernel's ephemeral range (Linux `ip_local_port_range`, else 32768). Ports
- * chosen for listeners stay below it: a port the system picks with `listen(0)` comes from that
- * range, and so does the local port of every outgoing connection, so between choosing such a port
- * and a child binding it, any connection on the machine may take it (EADDRINUSE).
+ * The kernel's ephemeral port range (Linux `ip_local_port_range`, else 32768..60999). Ports chosen
+ * for listeners stay below it: a port the system picks with `listen(0)` comes from that range, and
+ * so does the local port of every outgoing connection, so between choosing such a port and a child
+ * binding it, any connection on the machine may take it (EADDRINUSE).
  */
-function ephemeralStart(): number {
+export function ephemeralRange(): { first: number; last: number } {
   try {
-    const first = Number(
-      readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(/\s+/)[0],
-    );
-    return Number.isInteger(first) && first > 12_000 ? first : 32_768;
+    const [first, last] = readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8")
+      .trim()
+      .split(/\s+/)
+      .map(Number);
+    if (Number.isInteger(first) && Number.isInteger(last) && (first as number) > 12_000)
+      return { first: first as number, last: last as number };
   } catch {
-    return 32_768;
+    // not Linux: the IANA range's start, Linux's default end
   }
+  return { first: 32_768, last: 60_999 };
+}
+
+function ephemeralStart(): number {
+  return ephemeralRange().first;
 }
 
 const LOW = 10_000;
@@ -70,40 +75,112 @@ function portOf(s: Server): number {
   return a !== null && typeof a === "object" ? a.port : 0;
 }
 
+/** A port the user may have given, or the default the demo prefers. */
+export interface PortWish {
+  port: number;
+  /** Given by the user: used as is or refused. Not given: a default, replaced when taken. */
+  given: boolean;
+}
+
+export interface PortWishes {
+  gateway: number;
+  grpc: PortWish;
+  http: PortWish;
+  /** `--base-port`: the first of RANGE_PORTS consecutive ports; null = free ports. */
+  base: number | null;
+}
+
+export type PortChoice =
+  | {
+      ok: true;
+      ports: DemoPorts /** Lines to print: defaults replaced because they were taken. */;
+      notes: string[];
+    }
+  | { ok: false; message: string };
+
+/** Why a range of ports cannot work, or null: past 65535, or inside the ephemeral range. */
+export function baseProblem(base: number): string | null {
+  const range = consecutivePorts(base);
+  if (range === null)
+    return `error: --base-port ${base}: the demo needs ${RANGE_PORTS} ports from it (${base}..${base + RANGE_PORTS - 1}), up to 65535`;
+  const last = base + RANGE_PORTS - 1;
+  const eph = ephemeralRange();
+  if (last >= eph.first && base <= eph.last)
+    return (
+      `error: --base-port ${base}: the demo's ports ${base}..${last} fall inside the kernel's ephemeral port range ` +
+      `${eph.first}..${eph.last} (net.ipv4.ip_local_port_range), from which every outgoing connection takes a port, ` +
+      `so one may be taken before its process binds it (EADDRINUSE); choose a base from 1024 to ${eph.first - RANGE_PORTS}, e.g. --base-port 20000`
+    );
+  return null;
+}
+
+const FLAG = { gateway: "--port", grpc: "--grpc-port", http: "--http-port" } as const;
+
 /**
- * The gateway gets `gateway`; the others get `base`, `base+1`, … when given, else free ports
- * below the ephemeral range (holdFreePort). Every port is held at once while checking, then released for the children.
+ * The gateway gets its port, the control plane its given or default ports (a default that is
+ * taken is replaced by a free one, with a note), the rest `base`, `base+1`, … or free ports below
+ * the ephemeral range (holdFreePort). Every port is held at once while checking, then released
+ * for the children.
  */
-export async function choosePorts(gateway: number, base: number | null): Promise<PortChoice> {
-  const wanted = base === null ? null : consecutivePorts(base);
-  if (base !== null && wanted === null)
-    return {
-      ok: false,
-      message: `error: --base-port ${base}: the demo needs ${OTHER_PORTS} ports from it, up to 65535`,
-    };
-  if (wanted?.includes(gateway))
-    return {
-      ok: false,
-      message: `error: --port ${gateway} falls in --base-port's range ${base}..${base === null ? "" : base + OTHER_PORTS - 1}`,
-    };
+export async function choosePorts(w: PortWishes): Promise<PortChoice> {
+  const range = w.base === null ? null : consecutivePorts(w.base);
+  if (w.base !== null) {
+    const problem = baseProblem(w.base);
+    if (problem !== null) return { ok: false, message: problem };
+  }
+  const own = { gateway: w.gateway, grpc: w.grpc.port, http: w.http.port };
+  const fixed = (Object.keys(own) as (keyof typeof own)[]).filter(
+    (k) => own[k] !== 0 && (k === "gateway" || w[k].given),
+  );
+  for (const k of fixed) {
+    const clash = fixed.find((o) => o !== k && own[o] === own[k]);
+    if (clash !== undefined)
+      return { ok: false, message: `error: ${FLAG[k]} and ${FLAG[clash]} are both ${own[k]}` };
+    if (range?.includes(own[k]))
+      return {
+        ok: false,
+        message: `error: ${FLAG[k]} ${own[k]} falls in --base-port's range ${w.base}..${(w.base ?? 0) + RANGE_PORTS - 1}`,
+      };
+  }
   const held: Server[] = [];
+  const notes: string[] = [];
   try {
-    const list = [gateway, ...(wanted ?? Array.from({ length: OTHER_PORTS }, () => 0))];
-    const ports: number[] = [];
-    for (const p of list) {
-      const r = p === 0 ? await holdFreePort() : await hold(p);
+    const take = async (
+      port: number,
+      flag: string,
+      fallback: string | null,
+    ): Promise<number | string> => {
+      let r = port === 0 ? await holdFreePort() : await hold(port);
+      if (r instanceof Error && port !== 0 && fallback !== null) {
+        const why = (r as NodeJS.ErrnoException).code ?? r.message;
+        r = await holdFreePort();
+        if (!(r instanceof Error))
+          notes.push(`${fallback} ${port} is taken (${why}): using ${portOf(r)} instead`);
+      }
       if (r instanceof Error) {
-        const flag = p === gateway ? "--port" : "--base-port";
         const code = (r as NodeJS.ErrnoException).code ?? r.message;
-        return {
-          ok: false,
-          message: `error: port ${p} on 127.0.0.1 is not available (${code}); choose another with ${flag}`,
-        };
+        const why = code === "EACCES" ? "EACCES: ports below 1024 need privileges" : code;
+        return `error: port ${port} on 127.0.0.1 is not available (${why}); choose another with ${flag}`;
       }
       held.push(r);
-      ports.push(portOf(r));
+      return portOf(r);
+    };
+    const chosen: number[] = [];
+    const wants: [number, string, string | null][] = [
+      [w.gateway, FLAG.gateway, null],
+      [w.grpc.port, FLAG.grpc, w.grpc.given ? null : "the control plane's default gRPC port"],
+      [w.http.port, FLAG.http, w.http.given ? null : "the control plane's default HTTP port"],
+      ...(range ?? Array.from({ length: RANGE_PORTS }, () => 0)).map(
+        (p): [number, string, string | null] => [p, "--base-port", null],
+      ),
+    ];
+    for (const [port, flag, fallback] of wants) {
+      const r = await take(port, flag, fallback);
+      if (typeof r === "string") return { ok: false, message: r };
+      chosen.push(r);
     }
-    return { ok: true, ports: assignPorts(ports[0] as number, ports.slice(1)) };
+    const [gateway, grpc, http, ...rest] = chosen as [number, number, number, ...number[]];
+    return { ok: true, ports: assignPorts({ gateway, grpc, http }, rest), notes };
   } finally {
     await Promise.all(held.map((s) => new Promise<void>((r) => s.close(() => r()))));
   }

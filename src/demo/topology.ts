@@ -1,6 +1,6 @@
 // The demo's plan as data: which processes `lanemesh demo` runs, on which ports, with which flags; pure, it starts nothing.
 
-/** One demo app of DESIGN.md §1 (each runs beside its own sidecar). */
+/** One app of the demo's chain (each runs beside its own sidecar). */
 export interface DemoAppSpec {
   /** Stable key, used in process and log names: `a`, `a-gray`, … */
   key: string;
@@ -16,7 +16,7 @@ export interface DemoAppSpec {
   configLabel: string | null;
 }
 
-/** A, A gray, B, C, C gray: the versions the seed deploys (B has no gray version). */
+/** A, A gray, B, C, C gray: the versions the scenario deploys (B has no gray version). */
 export const DEMO_APPS: readonly DemoAppSpec[] = [
   { key: "a", service: "sc-a", name: "A", tag: null, next: "http://sc-b/", configLabel: "base" },
   {
@@ -53,27 +53,32 @@ export interface DemoPorts {
   apps: Record<string, AppPorts>;
 }
 
-/** Ports besides the gateway's listener: control plane (2), gateway admin, 4 per app. */
-export const OTHER_PORTS = 3 + 4 * DEMO_APPS.length;
+/** The control plane's own default ports (`lanemesh control-plane`), which the demo prefers. */
+export const DEFAULT_GRPC_PORT = 15010;
+export const DEFAULT_HTTP_PORT = 15014;
 
-/** `--base-port P`: P, P+1, … for every port but the gateway's; null when one would pass 65535. */
+/** Ports besides the gateway's and the control plane's: the gateway's admin, then 4 per app. */
+export const RANGE_PORTS = 1 + 4 * DEMO_APPS.length;
+
+/** `--base-port P`: P … P+RANGE_PORTS-1; null when one would pass 65535. */
 export function consecutivePorts(base: number): number[] | null {
-  if (base < 1 || base + OTHER_PORTS - 1 > 65535) return null;
-  return Array.from({ length: OTHER_PORTS }, (_, i) => base + i);
+  if (base < 1 || base + RANGE_PORTS - 1 > 65535) return null;
+  return Array.from({ length: RANGE_PORTS }, (_, i) => base + i);
 }
 
-/** Hand out `others` (OTHER_PORTS of them, in order) to the control plane, gateway admin and apps. */
-export function assignPorts(gateway: number, others: readonly number[]): DemoPorts {
-  if (others.length < OTHER_PORTS) throw new Error(`need ${OTHER_PORTS} ports`);
+/** Hand out `range` (RANGE_PORTS of them, in order) to the gateway's admin and the apps. */
+export function assignPorts(
+  own: { gateway: number; grpc: number; http: number },
+  range: readonly number[],
+): DemoPorts {
+  if (range.length < RANGE_PORTS) throw new Error(`need ${RANGE_PORTS} ports`);
   let i = 0;
-  const take = (): number => others[i++] as number;
-  const grpc = take();
-  const http = take();
+  const take = (): number => range[i++] as number;
   const gatewayAdmin = take();
   const apps: Record<string, AppPorts> = {};
   for (const a of DEMO_APPS)
     apps[a.key] = { app: take(), inbound: take(), outbound: take(), admin: take() };
-  return { grpc, http, gateway, gatewayAdmin, apps };
+  return { ...own, gatewayAdmin, apps };
 }
 
 /** How a process tells it is up. */

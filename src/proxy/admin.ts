@@ -11,7 +11,7 @@ import type { RequestHandler } from "./listen/listener.js";
  * - /healthz  200 `ok` while the process runs.
  * - /ready    200 when a config is in force, the proxy is not draining and `status().ready` (if
  *             given) is true; else 503. JSON body: {ready, draining, version, detail}.
- * - /metrics  Prometheus text from the proxy's registry (DESIGN.md §7);
+ * - /metrics  Prometheus text from the proxy's registry (docs/metrics.md);
  *             `lanemesh_config_age_seconds` is refreshed at each scrape.
  * - /config   JSON: {version, receivedAt, routes, groups, lanes, endpoints, ejected} of the config
  *             in force (503 with {version: null} before the first one); `ejected` lists the

@@ -77,6 +77,13 @@ export class ProxyMetrics {
     "Config snapshots or file edits refused by validation; the last good config kept serving.",
   );
 
+  readonly interceptedConnections = counter(
+    this.registry,
+    "lanemesh_intercepted_connections_total",
+    "Connections accepted under interception, by direction and path: http (redirected, lane-aware HTTP), direct (not redirected: the sidecar used as an HTTP proxy), tcp (piped to the original destination unchanged).",
+    ["direction", "path"],
+  );
+
   readonly configAge = gauge(
     this.registry,
     "lanemesh_config_age_seconds",

@@ -73,6 +73,7 @@ describe("explain --server (live config)", () => {
             group: "mall",
             lane: "gray",
             tag: "gray",
+            closedLane: null,
             fallback: { "sc-b": "not-in-lane" },
             picks: { "sc-a": "10.0.0.2:8080", "sc-b": "10.0.0.3:8080", "sc-c": "10.0.0.5:8080" },
           });

@@ -130,6 +130,7 @@ describe("lanemesh explain (CLI)", () => {
       group: "mall",
       lane: "gray",
       tag: "gray",
+      closedLane: null,
       // sc-b has no gray version and is not one of the lane's apps.
       fallback: { "sc-b": "not-in-lane" },
       picks: { "sc-a": "10.0.0.2:8080", "sc-b": "10.0.0.3:8080", "sc-c": "10.0.0.5:8080" },
@@ -155,6 +156,7 @@ describe("lanemesh explain (CLI)", () => {
       group: "mall",
       lane: "gray",
       tag: "gray",
+      closedLane: null,
       fallback: null,
       picks: null,
     });
@@ -167,6 +169,7 @@ describe("lanemesh explain (CLI)", () => {
       group: null,
       lane: null,
       tag: null,
+      closedLane: null,
       fallback: {},
       picks: { "sc-a": "10.0.0.1:8080", "sc-b": "10.0.0.3:8080", "sc-c": "10.0.0.4:8080" },
     });
@@ -214,13 +217,17 @@ describe("lanemesh explain (CLI)", () => {
     assert.ok(r.stderr.includes(fixture("invalid.yaml")), r.stderr);
   });
 
-  it("usage errors exit 1: no -f, a header without a colon", async () => {
-    const [noFile, badHeader] = await Promise.all([
-      runCli(["explain", "/a"]),
+  it("usage errors exit 1: no -f and no control plane, no PATH, a header without a colon", async () => {
+    const [noFile, noPath, badHeader] = await Promise.all([
+      runCli(["explain", "/a"], { LANEMESH_SERVER: "http://127.0.0.1:1" }),
+      runCli(["explain", "-f", fixture("mall.yaml")]),
       runCli(["explain", "-f", fixture("mall.yaml"), "-H", "canary", "/a"]),
     ]);
     assert.equal(noFile.code, 1);
-    assert.match(noFile.stderr, /no resource files/);
+    assert.match(noFile.stderr, /cannot reach the control plane at http:\/\/127\.0\.0\.1:1/);
+    assert.match(noFile.stderr, /lanemesh explain -f FILE… PATH/, "it says files work offline");
+    assert.equal(noPath.code, 1);
+    assert.match(noPath.stderr, /^error: missing PATH: the request path, starting with \//m);
     assert.equal(badHeader.code, 1);
     assert.match(badHeader.stderr, /name: value/);
   });
@@ -250,6 +257,7 @@ describe("explain (pure core)", () => {
         group: "mall",
         lane: "gray",
         tag: "gray",
+        closedLane: null,
         fallback: { "sc-b": "not-in-lane" },
         picks: { "sc-a": "10.0.0.2:8080", "sc-b": "10.0.0.3:8080", "sc-c": "10.0.0.5:8080" },
       },
@@ -263,6 +271,7 @@ describe("explain (pure core)", () => {
         group: null,
         lane: null,
         tag: null,
+        closedLane: null,
         fallback: {},
         picks: { "sc-a": "10.0.0.1:8080", "sc-b": "10.0.0.3:8080", "sc-c": "10.0.0.4:8080" },
       },
@@ -276,6 +285,7 @@ describe("explain (pure core)", () => {
         group: "mall",
         lane: "gray",
         tag: "gray",
+        closedLane: null,
         fallback: null,
         picks: null,
       },

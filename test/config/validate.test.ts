@@ -461,3 +461,16 @@ test("toEndpoint applies defaults and reads the tag from spec or the metadata ke
   assert.equal(toEndpoint(inst({ metadata: { "alicloud.service.tag": "gray" } })).tag, "gray");
   assert.deepEqual(toEndpoint(inst({ weight: 0, healthy: false })).weight, 0);
 });
+
+test("a condition without its op, whatever its other fields hold, is an error, never a crash", () => {
+  const docs = [ROUTE, GROUP(), LANE("match: { conditions: [ { values: { a: 1 } } ] }")];
+  const errors = errorsOf(docs.join("---\n"));
+  assert.deepEqual(
+    errors.map((e) => e.path),
+    [
+      "spec.match.conditions[0].type",
+      "spec.match.conditions[0].name",
+      "spec.match.conditions[0].op",
+    ],
+  );
+});

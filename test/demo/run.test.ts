@@ -1,13 +1,15 @@
 // `lanemesh demo` as users run it: real processes, the seed's chains, the ratio share, and no process left behind after --check, Ctrl-C, SIGTERM, a dead child or a killed demo.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { type AddressInfo, connect, createServer } from "node:net";
-import { dirname } from "node:path";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { after, describe, it } from "node:test";
+import { currentContext } from "../../src/cli/context.js";
 import { runDemo } from "../../src/demo/orchestrator.js";
-import { CLI, freePorts } from "../helpers/procs.js";
+import { CLI, freePorts, runCli } from "../helpers/procs.js";
 
 const BASE_CHAIN =
   /^A\[127\.0\.0\.1:(\d+)\]\[config=base\] -> B\[127\.0\.0\.1:(\d+)\] -> C\[127\.0\.0\.1:(\d+)\]$/m;
@@ -16,12 +18,18 @@ const GRAY_CHAIN =
 const LOG_DIR = /their logs and pids are in (\S+)/;
 const PROCESSES = 12;
 
-/** Our environment minus LANEMESH_* (a developer's exports must not change the demo). */
-function env(): NodeJS.ProcessEnv {
+/**
+ * Our environment minus LANEMESH_* (a developer's exports must not change the demo), with a
+ * HOME and context file of the test's own: a demo under test never touches the user's.
+ */
+function env(home: string): NodeJS.ProcessEnv {
   const out: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("LANEMESH_")) out[k] = v;
-  return out;
+  return { ...out, HOME: home, LANEMESH_CONFIG: join(home, "lanemesh-config") };
 }
+
+/** Ports for the control plane: free ones, never the defaults a developer's demo may hold. */
+const FREE_CP_PORTS = ["--grpc-port", "0", "--http-port", "0"];
 
 /** Running (or not): exists in /proc and is not a zombie waiting to be reaped. */
 function alive(pid: number): boolean {
@@ -59,14 +67,19 @@ class Demo {
   stdout = "";
   stderr = "";
   readonly exited: Promise<number | string>;
+  readonly home = mkdtempSync(join(tmpdir(), "lanemesh-demo-test-home-"));
+  readonly contextFile = join(this.home, "lanemesh-config");
   private waiters: (() => void)[] = [];
+  /** The children's pids, read while the demo runs (a clean stop removes pids.json with its folder). */
+  private seenPids: Record<string, number> = {};
 
   constructor(args: string[]) {
-    this.child = spawn(process.execPath, [CLI, "demo", ...args], {
-      env: env(),
+    this.child = spawn(process.execPath, [CLI, "demo", ...FREE_CP_PORTS, ...args], {
+      env: env(this.home),
       stdio: ["ignore", "pipe", "pipe"],
     });
     const wake = (): void => {
+      this.readPids();
       for (const w of this.waiters) w();
     };
     this.child.stdout?.setEncoding("utf8").on("data", (d: string) => {
@@ -117,14 +130,20 @@ class Demo {
     return m[1];
   }
 
-  /** The children's pids from pids.json ({} before it is written). */
+  /** The children's pids from pids.json, as last seen ({} before it is written). */
   pids(): Record<string, number> {
+    this.readPids();
+    return this.seenPids;
+  }
+
+  private readPids(): void {
     const m = LOG_DIR.exec(this.stdout);
-    if (!m?.[1] || !existsSync(`${m[1]}/pids.json`)) return {};
+    if (!m?.[1] || !existsSync(`${m[1]}/pids.json`)) return;
     try {
-      return JSON.parse(readFileSync(`${m[1]}/pids.json`, "utf8")) as Record<string, number>;
+      const read = JSON.parse(readFileSync(`${m[1]}/pids.json`, "utf8")) as Record<string, number>;
+      if (Object.keys(read).length >= Object.keys(this.seenPids).length) this.seenPids = read;
     } catch {
-      return {}; // being written
+      // being written
     }
   }
 
@@ -140,6 +159,7 @@ class Demo {
     for (const pid of Object.values(this.pids())) if (alive(pid)) process.kill(pid, "SIGKILL");
     const m = LOG_DIR.exec(this.stdout);
     if (m?.[1]) rmSync(dirname(m[1]), { recursive: true, force: true });
+    rmSync(this.home, { recursive: true, force: true });
     running.delete(this);
   }
 }
@@ -159,6 +179,12 @@ function assertNoneLeft(d: Demo): void {
   const pids = d.pids();
   assert.equal(Object.keys(pids).length, PROCESSES, JSON.stringify(pids));
   assert.deepEqual(d.living(), [], "processes of the demo still running");
+}
+
+/** After a clean stop: no temporary folder and no context left behind. */
+function assertNoTrace(d: Demo): void {
+  assert.equal(existsSync(dirname(d.logDir())), false, `${dirname(d.logDir())} left behind`);
+  assert.equal(existsSync(d.contextFile), false, "the context file is removed");
 }
 
 // One demo at a time: each runs 12 processes on a small machine.
@@ -182,8 +208,9 @@ describe("lanemesh demo", { concurrency: 1 }, () => {
       assert.match(d.stdout, /^failed: 0 of 200$/m);
       assert.match(d.stdout, /^lane gray: 50\.0 % \(100 of 200\)$/m);
       assert.match(d.stdout, /another lane than the header asked for: 0$/m);
-      assert.match(d.stdout, /^stopped 12 processes/m);
+      assert.match(d.stdout, /^stopped 12 processes\n/m);
       assertNoneLeft(d);
+      assertNoTrace(d);
       assert.equal(await portOpen(port), false, "the gateway's port is closed");
     } finally {
       d.cleanUp();
@@ -213,22 +240,32 @@ describe("lanemesh demo", { concurrency: 1 }, () => {
       assert.match(d.stdout, /^chains whose hops disagree with their lane: 0$/m);
       assert.match(d.stdout, /^hop 2: B 100\.0 % \(2000\)$/m);
       assertNoneLeft(d);
+      assertNoTrace(d);
     } finally {
       d.cleanUp();
     }
   });
 
-  it("Ctrl-C (SIGINT) while it runs: every process stops, exit 0", async () => {
+  it("Ctrl-C (SIGINT) while it runs: every process stops, exit 0, the context file goes", async () => {
     const d = new Demo(["--port", String(await gatewayPort())]);
     try {
       await d.waitFor(/^Try this/m, 30_000);
       assert.match(d.stdout, GRAY_CHAIN);
-      assert.match(d.stdout, /lanemesh get proxies --server http:\/\/127\.0\.0\.1:\d+/);
+      const server = /^control plane: HTTP (http:\/\/127\.0\.0\.1:\d+), gRPC/m.exec(d.stdout)?.[1];
+      assert.ok(server, d.stdout);
+      assert.match(d.stdout, new RegExp(`^context "demo" written to ${d.contextFile}: `, "m"));
+      assert.match(d.stdout, /^ {2}lanemesh get lanes$/m, "hints need no --server");
+      const current = currentContext(d.contextFile);
+      assert.equal(current.kind === "live" && current.context.server, server);
+      const lanes = await runCli(["get", "lanes"], { LANEMESH_CONFIG: d.contextFile });
+      assert.equal(lanes.code, 0, lanes.stderr);
+      assert.match(lanes.stdout, /^gray\s+mall\s+gray\s+true/m);
       assert.equal(d.living().length, PROCESSES);
       d.child.kill("SIGINT");
       assert.equal(await d.exited, 0, d.stderr);
-      assert.match(d.stdout, /^stopped 12 processes/m);
+      assert.match(d.stdout, /^stopped 12 processes\n/m);
       assertNoneLeft(d);
+      assertNoTrace(d);
     } finally {
       d.cleanUp();
     }
@@ -257,6 +294,12 @@ describe("lanemesh demo", { concurrency: 1 }, () => {
       assert.match(d.stderr, /error: sidecar-b exited \(SIGKILL\); last lines of .*sidecar-b\.log/);
       assert.match(d.stderr, /sidecar started/, "the tail of its log");
       assertNoneLeft(d);
+      assert.match(
+        d.stdout,
+        /^stopped 12 processes \(logs kept in /m,
+        "a failed run keeps its logs",
+      );
+      assert.equal(existsSync(d.contextFile), false, "the context file is removed");
     } finally {
       d.cleanUp();
     }
@@ -270,6 +313,7 @@ describe("lanemesh demo", { concurrency: 1 }, () => {
       await d.exited;
       await eventually("the children to exit", () => d.living().length === 0, 10_000);
       assertNoneLeft(d);
+      assert.equal(currentContext(d.contextFile).kind, "stale", "its context is known stale");
     } finally {
       d.cleanUp();
     }
@@ -283,6 +327,8 @@ describe("lanemesh demo", { concurrency: 1 }, () => {
     let err = "";
     const code = await runDemo({
       gatewayPort: 0,
+      grpcPort: { port: 0, given: true },
+      httpPort: { port: 0, given: true },
       mode: "content",
       weight: null,
       check: null,

@@ -11,7 +11,8 @@ import {
   record,
   tallyOk,
 } from "../../src/demo/check.js";
-import { choosePorts } from "../../src/demo/ports.js";
+import { demoHints } from "../../src/demo/orchestrator.js";
+import { choosePorts, ephemeralRange } from "../../src/demo/ports.js";
 import { EXAMPLES_DIR, loadScenario, MODE_FILES } from "../../src/demo/scenario.js";
 import {
   assignPorts,
@@ -19,7 +20,7 @@ import {
   DEMO_APPS,
   demoPlan,
   expectedInstances,
-  OTHER_PORTS,
+  RANGE_PORTS,
 } from "../../src/demo/topology.js";
 import { inSync, type MeshSync } from "../../src/demo/wait.js";
 
@@ -103,13 +104,16 @@ describe("demo --check: the tally", () => {
 });
 
 describe("demo plan", () => {
-  const ports = assignPorts(8080, consecutivePorts(20000) ?? []);
+  const ports = assignPorts(
+    { gateway: 8080, grpc: 15010, http: 15014 },
+    consecutivePorts(20000) ?? [],
+  );
   const plan = demoPlan(ports, { data: "/d", state: "/s" });
 
-  it("--base-port: consecutive ports, all distinct, none past 65535", () => {
+  it("--base-port: consecutive ports for the gateway's admin and the apps, all distinct, none past 65535", () => {
     assert.equal(consecutivePorts(65535), null);
     assert.equal(consecutivePorts(0), null);
-    assert.equal(consecutivePorts(65535 - OTHER_PORTS + 1)?.length, OTHER_PORTS);
+    assert.equal(consecutivePorts(65535 - RANGE_PORTS + 1)?.length, RANGE_PORTS);
     const all = [
       ports.grpc,
       ports.http,
@@ -118,7 +122,9 @@ describe("demo plan", () => {
       ...Object.values(ports.apps).flatMap((p) => [p.app, p.inbound, p.outbound, p.admin]),
     ];
     assert.equal(new Set(all).size, all.length);
-    assert.equal(Math.max(...all.filter((p) => p !== 8080)), 20000 + OTHER_PORTS - 1);
+    const range = all.filter((p) => ![8080, 15010, 15014].includes(p));
+    assert.equal(Math.min(...range), 20000);
+    assert.equal(Math.max(...range), 20000 + RANGE_PORTS - 1);
   });
 
   it("one process per role: control plane, 5 apps, gateway and 5 sidecars", () => {
@@ -162,19 +168,67 @@ describe("demo plan", () => {
     ]);
   });
 
+  const anyPorts = { grpc: { port: 0, given: true }, http: { port: 0, given: true }, base: null };
+
   it("refuses a busy gateway port before starting anything", async () => {
     const busy = createServer();
     await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
     const port = (busy.address() as { port: number }).port;
     try {
-      const r = await choosePorts(port, null);
+      const r = await choosePorts({ ...anyPorts, gateway: port });
       assert.equal(r.ok, false);
       assert.match(r.ok ? "" : r.message, new RegExp(`port ${port} .*--port`));
+      const grpc = await choosePorts({ ...anyPorts, gateway: 0, grpc: { port, given: true } });
+      assert.match(grpc.ok ? "" : grpc.message, new RegExp(`port ${port} .*--grpc-port`));
     } finally {
       busy.close();
     }
-    const free = await choosePorts(0, null);
+    const free = await choosePorts({ ...anyPorts, gateway: 0 });
     assert.ok(free.ok);
+    assert.deepEqual(free.notes, []);
+  });
+
+  it("a taken default control-plane port is replaced by a free one, with a note", async () => {
+    const busy = createServer();
+    await new Promise<void>((r) => busy.listen(0, "127.0.0.1", r));
+    const port = (busy.address() as { port: number }).port;
+    try {
+      const r = await choosePorts({ ...anyPorts, gateway: 0, http: { port, given: false } });
+      assert.ok(r.ok, r.ok ? "" : r.message);
+      assert.notEqual(r.ports.http, port);
+      assert.deepEqual(r.notes, [
+        `the control plane's default HTTP port ${port} is taken (EADDRINUSE): using ${r.ports.http} instead`,
+      ]);
+    } finally {
+      busy.close();
+    }
+  });
+
+  it("refuses --base-port inside the ephemeral range, past 65535, or over a given port; and equal ports", async () => {
+    const eph = ephemeralRange();
+    const inside = await choosePorts({ ...anyPorts, gateway: 0, base: eph.first + 10 });
+    assert.match(
+      inside.ok ? "" : inside.message,
+      new RegExp(
+        `^error: --base-port ${eph.first + 10}: .*inside the kernel's ephemeral port range ${eph.first}\\.\\.${eph.last} .*EADDRINUSE.*--base-port 20000$`,
+      ),
+    );
+    const straddling = await choosePorts({ ...anyPorts, gateway: 0, base: eph.first - 5 });
+    assert.equal(straddling.ok, false);
+    const high = await choosePorts({ ...anyPorts, gateway: 0, base: 65530 });
+    assert.match(high.ok ? "" : high.message, /needs 21 ports .*up to 65535/);
+    const overlap = await choosePorts({ ...anyPorts, gateway: 20005, base: 20000 });
+    assert.match(
+      overlap.ok ? "" : overlap.message,
+      /--port 20005 falls in --base-port's range 20000\.\.20020/,
+    );
+    const same = await choosePorts({
+      gateway: 0,
+      grpc: { port: 20001, given: true },
+      http: { port: 20001, given: true },
+      base: null,
+    });
+    assert.match(same.ok ? "" : same.message, /--grpc-port and --http-port are both 20001/);
   });
 });
 
@@ -219,4 +273,36 @@ describe("in sync", () => {
     { what: "control plane not answering", s: { ...ok, version: null }, in: false },
   ];
   for (const c of cases) it(c.what, () => assert.equal(inSync(c.s, want), c.in));
+});
+
+describe("the demo's hints", () => {
+  const ports = assignPorts(
+    { gateway: 8080, grpc: 15010, http: 15014 },
+    consecutivePorts(20000) ?? [],
+  );
+
+  it("content mode: the canary header, closing and reopening the lane, no --server with a context", () => {
+    const hints = demoHints({ mode: "content", weight: null }, ports, "");
+    assert.match(hints, /^ {2}curl -H 'canary: gray' http:\/\/127\.0\.0\.1:8080\/a$/m);
+    assert.match(
+      hints,
+      /^ {2}lanemesh apply -f \S*mall-gray-closed\.yaml {3}# close the gray lane$/m,
+    );
+    assert.doesNotMatch(hints, /--server/);
+  });
+
+  it("ratio mode: no canary header (it does nothing there), draws on each side of the weight", () => {
+    const hints = demoHints(
+      { mode: "ratio", weight: 40 },
+      ports,
+      " --server http://127.0.0.1:15014",
+    );
+    assert.doesNotMatch(hints, /canary/);
+    assert.match(
+      hints,
+      /^ {2}lanemesh explain --server http:\/\/127\.0\.0\.1:15014 --draw 0\.2 \/a {3}# a draw under the weight: gray$/m,
+    );
+    assert.match(hints, /--draw 0\.7 \/a {3}# over it: base$/m);
+    assert.match(hints, /about 40 % of the answers take the gray lane/);
+  });
 });

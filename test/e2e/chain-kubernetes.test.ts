@@ -80,7 +80,7 @@ current-context: fake
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it("base and gray chains as in DESIGN.md §1, tags from pod labels", async () => {
+  it("base and gray chains as in the README, tags from pod labels", async () => {
     const base = await s.get("/a");
     assert.equal(base.status, 200, base.body);
     assert.match(base.body, /^A\[[^\]]+\]\[config=base\] -> B\[[^\]]+\] -> C\[[^\]]+\]$/m);

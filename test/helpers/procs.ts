@@ -13,11 +13,14 @@ export const CLI = fileURLToPath(new URL("../../src/cli/main.js", import.meta.ur
 /** The repository root (fixtures live in its test/ folder, not in dist/). */
 export const REPO = fileURLToPath(new URL("../../../", import.meta.url));
 
+/** A context file that never exists: the CLI under test never reads the user's (~/.lanemesh/config). */
+export const NO_CONTEXT = join(tmpdir(), `lanemesh-test-no-context-${process.pid}`, "config");
+
 /** The environment for children: ours minus any LANEMESH_* a developer may have exported. */
 function childEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith("LANEMESH_")) env[k] = v;
-  return { ...env, LANEMESH_LOG_LEVEL: "warn", ...extra };
+  return { ...env, LANEMESH_LOG_LEVEL: "warn", LANEMESH_CONFIG: NO_CONTEXT, ...extra };
 }
 
 export interface CliResult {
@@ -26,12 +29,17 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Run `lanemesh ARGS…` to completion. */
-export function runCli(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+/** Run `lanemesh ARGS…` to completion (in `cwd`, default ours). */
+export function runCli(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       env: childEnv(env),
       stdio: ["ignore", "pipe", "pipe"],
+      ...(cwd === undefined ? {} : { cwd }),
     });
     let stdout = "";
     let stderr = "";
@@ -200,7 +208,7 @@ export function sumMetric(
   return sum;
 }
 
-// ---- The scenario of DESIGN.md §1 as real processes: gateway, five sidecars, five demo apps ----
+// ---- The README's scenario (A → B → C, gray A and C) as real processes: gateway, five sidecars, five demo apps ----
 
 export type AppKey = "a" | "ag" | "b" | "c" | "cg";
 export const APP_KEYS: readonly AppKey[] = ["a", "ag", "b", "c", "cg"];
@@ -250,7 +258,7 @@ export function appArgs(k: AppKey, p: AppPorts): string[] {
   ];
 }
 
-/** The five demo-app instances of DESIGN.md §1. */
+/** The five demo-app instances of the README's scenario. */
 export const APPS: Record<AppKey, AppSpec> = {
   a: { service: "sc-a", name: "A", tag: null, next: "http://sc-b/", configLabel: "base" },
   ag: { service: "sc-a", name: "A", tag: "gray", next: "http://sc-b/", configLabel: "base" },

@@ -4,7 +4,6 @@ import { randomBytes } from "node:crypto";
 import { createServer as createHttpServer } from "node:http";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { Registry } from "prom-client";
 import { LiveConfig } from "../../src/live/live-config.js";
 import type { ProxyHandle } from "../../src/proxy/handle.js";
 import { Interceptor, sniff } from "../../src/proxy/listen/intercept.js";
@@ -313,7 +312,7 @@ describe("a silent connection on a port not listed as opaque", () => {
       wantsHttp: () => true,
       passthroughTo: (d) => ({ host: d.address, port: d.port }),
       log: logger("test"),
-      registry: new Registry(),
+      connections: new ProxyMetrics().interceptedConnections,
     });
     const started = Date.now();
     const r = await exchange(portOf(http as unknown as Server), "127.0.0.1", null);

@@ -3,7 +3,7 @@
 import { isLaneTag } from "../../config/lane-tag.js";
 import type { Endpoint } from "../../config/types.js";
 
-/** The pod label that carries an instance's lane tag (DESIGN.md §3); absent or empty = base. */
+/** The pod label that carries an instance's lane tag (docs/discovery.md); absent or empty = base. */
 export const TAG_LABEL = "lanemesh.io/tag";
 /** Pod annotation: the port of the pod's sidecar inbound listener, dialed instead of the slice port. */
 export const INBOUND_PORT_ANNOTATION = "lanemesh.io/inbound-port";

@@ -31,7 +31,7 @@ import { parseTraceparent } from "./traceparent.js";
 
 export { isLaneTag, LANE_TAG_PATTERN } from "../../config/lane-tag.js";
 
-/** The default tag header (DESIGN.md §4); `--tag-header` changes it, e.g. `x-mse-tag`. */
+/** The default tag header (docs/lane-context.md); `--tag-header` changes it, e.g. `x-mse-tag`. */
 export const DEFAULT_TAG_HEADER = "x-lane-tag";
 
 export type TagSource = "header" | "baggage";

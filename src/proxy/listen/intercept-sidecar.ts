@@ -76,7 +76,7 @@ export class SidecarInterception {
             ? (dst) => ({ host: dst.address, port: dst.port })
             : (dst) => ({ host: appHost, port: dst.port }),
         log: this.parts.log.child({ intercept: direction }),
-        registry: this.parts.metrics.registry,
+        connections: this.parts.metrics.interceptedConnections,
       }),
     );
   }

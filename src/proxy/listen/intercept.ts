@@ -2,7 +2,7 @@
 import { METHODS } from "node:http";
 import { connect, isIPv4, type Server, type Socket } from "node:net";
 import { networkInterfaces } from "node:os";
-import { Counter, type Registry } from "prom-client";
+import type { Counter } from "prom-client";
 import type { Logger } from "../../telemetry/logger.js";
 import { MAX_HEADER_BYTES } from "./listener.js";
 import type { OriginalDestination, OriginalDestinationReader } from "./original-dst.js";
@@ -121,24 +121,8 @@ export interface InterceptOptions {
   /** Where a piped-through connection is dialled. */
   readonly passthroughTo: (destination: OriginalDestination) => { host: string; port: number };
   readonly log: Logger;
-  readonly registry: Registry;
-}
-
-/** How an intercepted listener's connections went, per registry (inbound and outbound share one). */
-const counters = new WeakMap<Registry, Counter<"direction" | "path">>();
-
-function counterOf(registry: Registry): Counter<"direction" | "path"> {
-  let c = counters.get(registry);
-  if (c === undefined) {
-    c = new Counter({
-      name: "lanemesh_intercepted_connections_total",
-      help: "Connections accepted under interception, by direction and path: http (redirected, lane-aware HTTP), direct (not redirected: the sidecar used as an HTTP proxy), tcp (piped to the original destination unchanged).",
-      labelNames: ["direction", "path"] as const,
-      registers: [registry],
-    });
-    counters.set(registry, c);
-  }
-  return c;
+  /** lanemesh_intercepted_connections_total (ProxyMetrics.interceptedConnections). */
+  readonly connections: Counter<"direction" | "path">;
 }
 
 /** This host's addresses (the pod's), and loopback. */
@@ -176,7 +160,7 @@ export class Interceptor {
     this.toHttp = (socket) => {
       for (const l of listeners) l.call(server, socket);
     };
-    this.counter = counterOf(opts.registry);
+    this.counter = opts.connections;
     server.on("connection", (socket: Socket) => this.accept(socket));
   }
 
