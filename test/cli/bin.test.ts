@@ -11,12 +11,18 @@ const run = promisify(execFile);
 const VERSION = (
   JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as { version: string }
 ).version;
-/** npx may only run what is here: offline, and never installing a package of that name. */
+/**
+ * npx may only run what is here: offline, and never installing a package of that name. On a
+ * machine whose npx cache has never seen the project (CI), npx installs it from this folder and
+ * would run `prepare` (a whole rebuild) in the middle of the suite: scripts are off, the suite
+ * has built already.
+ */
 const env = {
   ...process.env,
   LANEMESH_CONFIG: NO_CONTEXT,
   npm_config_offline: "true",
   npm_config_yes: "false",
+  npm_config_ignore_scripts: "true",
 };
 
 describe("the lanemesh executable", () => {
