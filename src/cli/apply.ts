@@ -4,29 +4,43 @@ import { type Command, Option } from "commander";
 import { formatError, type RawDocument } from "../config/document.js";
 import { parseDocuments } from "../config/load.js";
 import { callServer } from "../control-plane/api-client.js";
-import { resourceRef, serverOption } from "./server-client.js";
+import {
+  addTokenOptions,
+  apiToken,
+  resourceRef,
+  serverOption,
+  type TokenFlags,
+} from "./server-client.js";
 
 interface ApplyReply {
   version: number;
   results: { kind: string; name: string; action: string }[];
+  /** Empty documents the control plane left out. */
+  ignored?: number;
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("apply")
     .description(
-      "create or update resources on the control plane: all files form one batch, applied all or nothing",
+      "create or update resources on the control plane: all files form one batch, applied all or nothing (empty documents are ignored)",
     )
     .addOption(new Option("-f, --file <FILE...>", "resource files (YAML); - reads stdin"))
     .argument("[files...]", "more resource files")
-    .addOption(serverOption())
-    .action(async (files: string[], opts: { file?: string[]; server: string }) => {
-      process.exitCode = await apply([...(opts.file ?? []), ...files], opts.server);
-    });
+    .addOption(serverOption());
+  addTokenOptions(cmd).action(
+    async (files: string[], opts: { file?: string[]; server: string } & TokenFlags) => {
+      process.exitCode = await apply([...(opts.file ?? []), ...files], opts.server, opts);
+    },
+  );
 }
 
 /** Returns the exit code. */
-export async function apply(paths: string[], server: string): Promise<number> {
+export async function apply(
+  paths: string[],
+  server: string,
+  flags: TokenFlags = {},
+): Promise<number> {
   if (paths.length === 0) {
     process.stderr.write("error: no files given (lanemesh apply -f FILE…)\n");
     return 1;
@@ -43,15 +57,21 @@ export async function apply(paths: string[], server: string): Promise<number> {
       continue;
     }
     const parsed = parseDocuments(text, file);
-    docs.push(...parsed.docs);
-    errors.push(...parsed.errors.map(formatError));
+    // Empty documents (a file ending in `---`) are not resources: left out, as kubectl does.
+    for (const d of parsed.docs) if (d.value !== null && d.value !== undefined) docs.push(d);
+    for (const e of parsed.errors) errors.push(formatError(e));
   }
   if (errors.length > 0) {
     process.stderr.write(`${errors.join("\n")}\n`);
     return 1;
   }
+  const token = apiToken(flags);
+  if (!token.ok) {
+    process.stderr.write(`${token.message}\n`);
+    return 1;
+  }
   const documents = docs.map((d) => ({ file: d.origin.file, doc: d.origin.doc, value: d.value }));
-  const r = await callServer(server, "POST", "v1/resources", { documents });
+  const r = await callServer(server, "POST", "v1/resources", { documents }, { token: token.token });
   if (!r.ok) {
     process.stderr.write(`${r.message}\n`);
     return 1;

@@ -2,18 +2,25 @@
 import type { Command } from "commander";
 import { callServer } from "../control-plane/api-client.js";
 import { normalizeKind } from "./get.js";
-import { resourceRef, serverOption } from "./server-client.js";
+import {
+  addTokenOptions,
+  apiToken,
+  resourceRef,
+  serverOption,
+  type TokenFlags,
+} from "./server-client.js";
 
 const KIND_OF = { routes: "Route", lanegroups: "LaneGroup", lanes: "Lane", instances: "Instance" };
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("delete")
     .description("delete one resource (routes|lanegroups|lanes|instances) from the control plane")
     .argument("<kind>", "routes | lanegroups | lanes | instances (singular works too)")
     .argument("<name>", "metadata.name of the resource")
-    .addOption(serverOption())
-    .action(async (kind: string, name: string, opts: { server: string }) => {
+    .addOption(serverOption());
+  addTokenOptions(cmd).action(
+    async (kind: string, name: string, opts: { server: string } & TokenFlags) => {
       const plural = normalizeKind(kind);
       if (plural === null || plural === "proxies") {
         process.stderr.write(
@@ -22,10 +29,18 @@ export function register(program: Command): void {
         process.exitCode = 1;
         return;
       }
+      const token = apiToken(opts);
+      if (!token.ok) {
+        process.stderr.write(`${token.message}\n`);
+        process.exitCode = 1;
+        return;
+      }
       const r = await callServer(
         opts.server,
         "DELETE",
         `v1/resources/${plural}/${encodeURIComponent(name)}`,
+        undefined,
+        { token: token.token },
       );
       if (!r.ok) {
         if (r.status === 422)
@@ -37,5 +52,6 @@ export function register(program: Command): void {
         return;
       }
       process.stdout.write(`${resourceRef(KIND_OF[plural], name)} deleted\n`);
-    });
+    },
+  );
 }

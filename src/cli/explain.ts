@@ -7,6 +7,7 @@ import { compileMatcher, type Matcher } from "../lane/rules/matcher.js";
 import type { RequestView } from "../lane/rules/request.js";
 import { requestViewFromMaps } from "../lane/rules/view.js";
 import { collect } from "./options.js";
+import { addTokenOptions, apiToken, type TokenFlags } from "./server-client.js";
 
 /** The pick one service would make for the request's tag. */
 export interface HopPick {
@@ -194,7 +195,7 @@ function parseDraw(value: string): number {
   return n;
 }
 
-interface ExplainFlags {
+interface ExplainFlags extends TokenFlags {
   file?: string[];
   endpoints?: string[];
   gateway: string;
@@ -208,7 +209,7 @@ interface ExplainFlags {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("explain")
     .description(
       "show the route, lane group, lane and tag a request gets at the gateway, and with endpoints the instance every service would pick",
@@ -248,69 +249,71 @@ export function register(program: Command): void {
         "--server <URL>",
         "instead of -f files: the live rules and endpoints of this control plane's HTTP API",
       ).env("LANEMESH_SERVER"),
-    )
-    .action(async (path: string, o: ExplainFlags, cmd: Command) => {
-      const files = o.file ?? [];
-      const request = requestViewFromMaps({
-        method: o.method,
-        path,
-        headers: o.header ?? {},
-        cookies: o.cookie ?? {},
-        query: o.query ?? {},
-      });
-      const draw = o.draw;
-      const opts: ExplainOptions = {
-        gateway: o.gateway,
-        ...(draw === undefined ? {} : { random: () => draw }),
-      };
-      const print = (e: Explanation): void => {
-        process.stdout.write(
-          o.json ? `${JSON.stringify(toJson(e))}\n` : formatExplanation(e, path, o.gateway),
-        );
-      };
-      // -f files win over a LANEMESH_SERVER from the environment; both as flags is an error.
-      const liveServer =
-        o.server !== undefined &&
-        (files.length === 0 || cmd.getOptionValueSource("server") === "cli")
-          ? o.server
-          : undefined;
-      if (liveServer !== undefined) {
-        if (files.length > 0 || (o.endpoints ?? []).length > 0) {
-          process.stderr.write("error: give -f/--endpoints files or --server, not both\n");
-          process.exitCode = 1;
-          return;
-        }
-        const { fetchLiveConfig } = await import("../control-plane/api-client.js");
-        const live = await fetchLiveConfig(liveServer);
-        if (!live.ok) {
-          process.stderr.write(`${live.message}\n`);
-          process.exitCode = 1;
-          return;
-        }
-        print(explain(live.value.rules, live.value.endpoints, request, opts));
-        return;
-      }
-      if (files.length === 0) {
-        process.stderr.write(
-          "error: no resource files given (lanemesh explain -f FILE PATH, or --server URL for a control plane's live config)\n",
-        );
-        process.exitCode = 1;
-        return;
-      }
-      const endpointFiles = o.endpoints ?? [];
-      // Loaded on use: YAML parsing is the slow part of CLI startup.
-      const { loadFiles, toEndpoint } = await import("../config/load.js");
-      const loaded = loadFiles([...files, ...endpointFiles]);
-      if (!loaded.ok) {
-        process.stderr.write(`${loaded.errors.map(formatError).join("\n")}\n`);
-        process.exitCode = 1;
-        return;
-      }
-      // Instances in the -f files count too: one file may hold the whole scenario.
-      const endpoints =
-        endpointFiles.length > 0 || loaded.instances.length > 0
-          ? loaded.instances.map(toEndpoint)
-          : null;
-      print(explain(loaded.rules, endpoints, request, opts));
+    );
+  addTokenOptions(cmd).action(async (path: string, o: ExplainFlags, cmd: Command) => {
+    const files = o.file ?? [];
+    const request = requestViewFromMaps({
+      method: o.method,
+      path,
+      headers: o.header ?? {},
+      cookies: o.cookie ?? {},
+      query: o.query ?? {},
     });
+    const draw = o.draw;
+    const opts: ExplainOptions = {
+      gateway: o.gateway,
+      ...(draw === undefined ? {} : { random: () => draw }),
+    };
+    const print = (e: Explanation): void => {
+      process.stdout.write(
+        o.json ? `${JSON.stringify(toJson(e))}\n` : formatExplanation(e, path, o.gateway),
+      );
+    };
+    // -f files win over a LANEMESH_SERVER from the environment; both as flags is an error.
+    const liveServer =
+      o.server !== undefined && (files.length === 0 || cmd.getOptionValueSource("server") === "cli")
+        ? o.server
+        : undefined;
+    if (liveServer !== undefined) {
+      if (files.length > 0 || (o.endpoints ?? []).length > 0) {
+        process.stderr.write("error: give -f/--endpoints files or --server, not both\n");
+        process.exitCode = 1;
+        return;
+      }
+      const token = apiToken(o);
+      const { fetchLiveConfig } = await import("../control-plane/api-client.js");
+      const live = token.ok
+        ? await fetchLiveConfig(liveServer, token.token)
+        : { ok: false as const, message: token.message };
+      if (!live.ok) {
+        process.stderr.write(`${live.message}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      print(explain(live.value.rules, live.value.endpoints, request, opts));
+      return;
+    }
+    if (files.length === 0) {
+      process.stderr.write(
+        "error: no resource files given (lanemesh explain -f FILE PATH, or --server URL for a control plane's live config)\n",
+      );
+      process.exitCode = 1;
+      return;
+    }
+    const endpointFiles = o.endpoints ?? [];
+    // Loaded on use: YAML parsing is the slow part of CLI startup.
+    const { loadFiles, toEndpoint } = await import("../config/load.js");
+    const loaded = loadFiles([...files, ...endpointFiles]);
+    if (!loaded.ok) {
+      process.stderr.write(`${loaded.errors.map(formatError).join("\n")}\n`);
+      process.exitCode = 1;
+      return;
+    }
+    // Instances in the -f files count too: one file may hold the whole scenario.
+    const endpoints =
+      endpointFiles.length > 0 || loaded.instances.length > 0
+        ? loaded.instances.map(toEndpoint)
+        : null;
+    print(explain(loaded.rules, endpoints, request, opts));
+  });
 }

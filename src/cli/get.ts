@@ -2,7 +2,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { stringify } from "yaml";
 import { callServer } from "../control-plane/api-client.js";
-import { serverOption } from "./server-client.js";
+import { addTokenOptions, apiToken, serverOption, type TokenFlags } from "./server-client.js";
 
 export type GetKind = "routes" | "lanegroups" | "lanes" | "instances" | "proxies";
 
@@ -25,7 +25,7 @@ export function normalizeKind(s: string): GetKind | null {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command("get")
     .description("list resources (routes|lanegroups|lanes|instances) or connected proxies")
     .argument("<kind>", "routes | lanegroups | lanes | instances | proxies", (v: string) => {
@@ -40,26 +40,31 @@ export function register(program: Command): void {
         .choices(["table", "yaml", "json"])
         .default("table"),
     )
-    .addOption(serverOption())
-    .action(
-      async (
-        kind: GetKind,
-        name: string | undefined,
-        opts: { output: "table" | "yaml" | "json"; server: string },
-      ) => {
-        const base = kind === "proxies" ? "v1/proxies" : `v1/resources/${kind}`;
-        const path = name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
-        const r = await callServer(opts.server, "GET", path);
-        if (!r.ok) {
-          process.stderr.write(`${r.message}\n`);
-          process.exitCode = 1;
-          return;
-        }
-        const items =
-          name === undefined ? ((r.body as { items: unknown[] }).items ?? []) : [r.body];
-        process.stdout.write(render(kind, items, opts.output, name !== undefined));
-      },
-    );
+    .addOption(serverOption());
+  addTokenOptions(cmd).action(
+    async (
+      kind: GetKind,
+      name: string | undefined,
+      opts: { output: "table" | "yaml" | "json"; server: string } & TokenFlags,
+    ) => {
+      const token = apiToken(opts);
+      if (!token.ok) {
+        process.stderr.write(`${token.message}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const base = kind === "proxies" ? "v1/proxies" : `v1/resources/${kind}`;
+      const path = name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
+      const r = await callServer(opts.server, "GET", path, undefined, { token: token.token });
+      if (!r.ok) {
+        process.stderr.write(`${r.message}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      const items = name === undefined ? ((r.body as { items: unknown[] }).items ?? []) : [r.body];
+      process.stdout.write(render(kind, items, opts.output, name !== undefined));
+    },
+  );
 }
 
 /** The printed form of a listing (a named get prints the object itself in yaml/json). */
@@ -128,16 +133,19 @@ const COLUMNS: Record<GetKind, [string[], (d: Doc) => string[]]> = {
     ],
   ],
   proxies: [
-    ["NODE", "ROLE", "APP", "TAG", "ADDRESS", "ACKED", "CONNECTED SINCE", "LAST NACK"],
+    ["NODE", "ROLE", "APP", "TAG", "ADDRESS", "STATUS", "ACKED", "CONNECTED SINCE", "LAST NACK"],
     (d) => [
       str(d.nodeId),
       str(d.role),
       d.app || "-",
       d.tag ?? "(base)",
       d.address || "-",
+      str(d.status),
       d.ackedVersion ?? "-",
       str(d.connectedSince),
-      d.lastNack ? `v${d.lastNack.version}: ${oneLine(d.lastNack.error)}` : "-",
+      d.lastNack
+        ? `v${d.lastNack.version || "?"} ${d.lastNack.code ?? ""}: ${oneLine(d.lastNack.error)}`
+        : "-",
     ],
   ],
 };

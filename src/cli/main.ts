@@ -2,6 +2,7 @@
 // The `lanemesh` command: builds the commander program from one module per command; no logic here.
 import { readFileSync } from "node:fs";
 import { Command } from "commander";
+import { register as registerAdopt } from "./adopt.js";
 import { register as registerApply } from "./apply.js";
 import { register as registerControlPlane } from "./control-plane.js";
 import { register as registerDelete } from "./delete.js";
@@ -11,6 +12,7 @@ import { register as registerExplain } from "./explain.js";
 import { register as registerGateway } from "./gateway.js";
 import { register as registerGet } from "./get.js";
 import { register as registerSidecar } from "./sidecar.js";
+import { register as registerToken } from "./token.js";
 import { register as registerValidate } from "./validate.js";
 
 const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
@@ -33,6 +35,8 @@ registerControlPlane(program);
 registerApply(program);
 registerGet(program);
 registerDelete(program);
+registerToken(program);
+registerAdopt(program);
 registerDemo(program);
 
 await program.parseAsync(process.argv);

@@ -1,9 +1,11 @@
 // `lanemesh demo` end to end: starts the control plane, gateway, apps and sidecars as processes, applies the example lanes, shows the chains, then stops every process; it holds no routing logic.
 import { setMaxListeners } from "node:events";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, relative } from "node:path";
 import { performance } from "node:perf_hooks";
+import { ensureSecrets } from "../control-plane/secrets.js";
+import { signToken } from "../control-plane/tokens.js";
 import { formatTally, runCheck, tallyOk } from "./check.js";
 import { type Child, ChildSet, CLI_PATH, type ExitStatus } from "./children.js";
 import { choosePorts } from "./ports.js";
@@ -22,6 +24,7 @@ import {
   type DemoPlan,
   type DemoPorts,
   demoPlan,
+  demoTokens,
   expectedInstances,
   type ProcessSpec,
 } from "./topology.js";
@@ -67,8 +70,20 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   const ports = chosen.ports;
   const root = mkdtempSync(join(tmpdir(), "lanemesh-demo-"));
   const logDir = join(root, "logs");
-  const dirs = { data: join(root, "control-plane"), state: join(root, "state") };
+  const dirs = {
+    data: join(root, "control-plane"),
+    state: join(root, "state"),
+    tokens: join(root, "tokens"),
+  };
   mkdirSync(logDir);
+  // The control plane's key and admin token, made now (it reads them when it starts), so that
+  // every proxy starts with its own token: real credentials, no bypass.
+  const secrets = await ensureSecrets(dirs.data);
+  mkdirSync(dirs.tokens, { mode: 0o700 });
+  for (const t of demoTokens(dirs)) {
+    const { token } = signToken(secrets.signingKey, { ...t, ttlSeconds: 7 * 86_400 });
+    writeFileSync(t.file, `${token}\n`, { mode: 0o600 });
+  }
 
   let stopping = false;
   let died: { child: Child; status: ExitStatus } | null = null;
@@ -103,7 +118,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const allReady = Promise.all(ready);
     allReady.catch(() => {}); // awaited below; this only keeps an early exit from leaving it unhandled
     await ready[0];
-    const applied = await applyScenario(server, scenario.docs);
+    const applied = await applyScenario(server, scenario.docs, secrets.adminToken);
     if (!applied.ok) throw new DemoError(`cannot apply the examples:\n${applied.message}`);
     await allReady;
     const want = { sidecars: DEMO_APPS.length, gateways: 1, minVersion: applied.version };
@@ -117,7 +132,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     if (o.check !== null) {
       code = await check(o, gateway, signal, o.check);
     } else {
-      o.out(tryThis(o.mode, ports, server));
+      o.out(tryThis(o.mode, ports, server, secrets.adminTokenFile));
       await new Promise<void>((resolve) => {
         if (signal.aborted) resolve();
         else signal.addEventListener("abort", () => resolve(), { once: true });
@@ -142,8 +157,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     }
     await children.stop();
   }
-  rmSync(dirs.data, { recursive: true, force: true });
-  rmSync(dirs.state, { recursive: true, force: true });
+  for (const d of [dirs.data, dirs.state, dirs.tokens]) rmSync(d, { recursive: true, force: true });
   o.out(`stopped ${children.list().length} processes (logs kept in ${logDir})\n`);
   return code;
 }
@@ -206,7 +220,7 @@ function shown(path: string): string {
 }
 
 /** What to try while the demo runs. */
-function tryThis(mode: DemoMode, ports: DemoPorts, server: string): string {
+function tryThis(mode: DemoMode, ports: DemoPorts, server: string, adminTokenFile: string): string {
   const ex = (f: string): string => shown(join(EXAMPLES_DIR, f));
   const url = `http://127.0.0.1:${ports.gateway}${DEMO_PATH}`;
   const h = CANARY_HEADER;
@@ -219,15 +233,13 @@ function tryThis(mode: DemoMode, ports: DemoPorts, server: string): string {
     `  lanemesh get instances --server ${server}`,
     `  lanemesh explain --server ${server} -H '${h.name}: ${h.value}' ${DEMO_PATH}`,
   ];
+  const change = `lanemesh apply --server ${server} --api-token-file ${shown(adminTokenFile)}`;
   if (mode === "content")
     lines.push(
-      `  lanemesh apply --server ${server} -f ${ex(CLOSED_LANE_FILE)}   # close the gray lane`,
-      `  lanemesh apply --server ${server} -f ${ex("mall-content.yaml")}   # open it again`,
+      `  ${change} -f ${ex(CLOSED_LANE_FILE)}   # close the gray lane`,
+      `  ${change} -f ${ex("mall-content.yaml")}   # open it again`,
     );
-  else
-    lines.push(
-      `  lanemesh apply --server ${server} -f ${ex("mall-ratio.yaml")}   # after editing its weight`,
-    );
+  else lines.push(`  ${change} -f ${ex("mall-ratio.yaml")}   # after editing its weight`);
   const a = ports.apps.a;
   lines.push(
     "  metrics:",
