@@ -29,7 +29,7 @@ function wrong(samples: readonly Sample[]): string[] {
 }
 
 test("control plane killed under load, restarted, killed again; a proxy restarted meanwhile starts from its persisted snapshot", {
-  timeout: 90_000,
+  timeout: 180_000,
 }, async (t) => {
   const mesh = await startCpMesh({
     initial: [cpFixture("base.yaml"), cpFixture("gray-lane.yaml")],

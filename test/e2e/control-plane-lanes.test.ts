@@ -52,7 +52,7 @@ function graySamples(samples: readonly Sample[], from: number, until: number): S
 const fmt = (ms: number) => `${ms >= 0 ? "+" : ""}${ms.toFixed(0)} ms`;
 
 test("a lane applied, then closed, through `lanemesh apply` under load: every proxy switches within 1 s (scaled by load), every later request follows, no request fails", {
-  timeout: 90_000,
+  timeout: 180_000,
 }, async (t) => {
   const mesh = await startCpMesh({ initial: [cpFixture("base.yaml")] });
   let load: ReturnType<typeof startLoad> | undefined;
