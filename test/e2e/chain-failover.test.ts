@@ -10,7 +10,7 @@ interface Outcome {
   body: string;
 }
 
-describe("chain failover: C-gray dies under load", { timeout: 90_000 }, () => {
+describe("chain failover: C-gray dies under load", { timeout: 180_000 }, () => {
   let s: Scenario;
   before(async () => {
     s = await startScenario();
