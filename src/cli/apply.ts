@@ -4,7 +4,7 @@ import { type Command, Option } from "commander";
 import { formatError, type RawDocument } from "../config/document.js";
 import { parseDocuments } from "../config/load.js";
 import { callServer } from "../control-plane/api-client.js";
-import { serverOption, serverTarget } from "./server-client.js";
+import { connectOrFail, serverOption, tokenFileOption, tokenOption } from "./server-client.js";
 import { ref } from "./tables.js";
 
 interface ApplyReply {
@@ -21,8 +21,12 @@ export function register(program: Command): void {
     .addOption(new Option("-f, --file <FILE...>", "resource files (YAML); - reads stdin"))
     .argument("[files...]", "more resource files")
     .addOption(serverOption())
+    .addOption(tokenOption())
+    .addOption(tokenFileOption())
     .action(async (files: string[], opts: { file?: string[] }, cmd: Command) => {
-      process.exitCode = await apply([...(opts.file ?? []), ...files], serverTarget(cmd).server);
+      const c = connectOrFail(cmd);
+      if (c === null) return;
+      process.exitCode = await apply([...(opts.file ?? []), ...files], c.server, c.token);
     });
 }
 
@@ -60,7 +64,11 @@ export function readDocuments(paths: readonly string[], verb: string): ReadDocum
 }
 
 /** Returns the exit code. */
-export async function apply(paths: string[], server: string): Promise<number> {
+export async function apply(
+  paths: string[],
+  server: string,
+  token?: string | undefined,
+): Promise<number> {
   const read = readDocuments(paths, "apply");
   if (!read.ok) {
     process.stderr.write(`${read.lines.join("\n")}\n`);
@@ -71,7 +79,7 @@ export async function apply(paths: string[], server: string): Promise<number> {
     doc: d.origin.doc,
     value: d.value,
   }));
-  const r = await callServer(server, "POST", "v1/resources", { documents });
+  const r = await callServer(server, "POST", "v1/resources", { documents }, { token });
   if (!r.ok) {
     process.stderr.write(`${r.message}\n`);
     return 1;

@@ -2,7 +2,7 @@
 import { type Command, Option } from "commander";
 import { callServer } from "../control-plane/api-client.js";
 import { readDocuments } from "./apply.js";
-import { serverOption, serverTarget } from "./server-client.js";
+import { connectOrFail, serverOption, tokenFileOption, tokenOption } from "./server-client.js";
 import { KIND_OF, normalizeKind, pluralOfKind, type ResourceKind, ref } from "./tables.js";
 
 /** Deletion order: what refers to others first (lanes → groups → routes), instances last. */
@@ -21,6 +21,8 @@ export function register(program: Command): void {
     )
     .option("--ignore-not-found", "a resource that does not exist is not an error")
     .addOption(serverOption())
+    .addOption(tokenOption())
+    .addOption(tokenFileOption())
     .action(
       async (
         kind: string | undefined,
@@ -28,7 +30,8 @@ export function register(program: Command): void {
         opts: { file?: string[]; ignoreNotFound?: boolean },
         cmd: Command,
       ) => {
-        const server = serverTarget(cmd).server;
+        const c = connectOrFail(cmd);
+        if (c === null) return;
         const targets = resolveTargets(kind, name, opts.file);
         if ("error" in targets) {
           process.stderr.write(`${targets.error}\n`);
@@ -38,9 +41,11 @@ export function register(program: Command): void {
         let code = 0;
         for (const t of targets.list) {
           const r = await callServer(
-            server,
+            c.server,
             "DELETE",
             `v1/resources/${t.plural}/${encodeURIComponent(t.name)}`,
+            undefined,
+            { token: c.token },
           );
           const what = ref(KIND_OF[t.plural], t.name);
           if (r.ok) process.stdout.write(`${what} deleted\n`);

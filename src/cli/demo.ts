@@ -111,9 +111,9 @@ export function register(program: Command): void {
         signal: stop.signal,
         out: (text) => process.stdout.write(text),
         err: (text) => process.stderr.write(text),
-        announce: (server, controlPlane) => {
+        announce: (server, controlPlane, token) => {
           try {
-            useContext(path, { name: CONTEXT_NAME, server, controlPlane, pid: process.pid });
+            useContext(path, { name: CONTEXT_NAME, server, controlPlane, token, pid: process.pid });
             return {
               ok: true,
               line: `context "${CONTEXT_NAME}" written to ${path}: lanemesh commands find this demo without --server (removed when it stops)`,

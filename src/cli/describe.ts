@@ -2,7 +2,7 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { stringify } from "yaml";
 import { callServer, type ServedConfig } from "../control-plane/api-client.js";
-import { serverOption, serverTarget } from "./server-client.js";
+import { connectOrFail, serverOption, tokenFileOption, tokenOption } from "./server-client.js";
 import {
   type Doc,
   type GetKind,
@@ -41,16 +41,20 @@ export function register(program: Command): void {
     })
     .argument("<name>", "metadata.name (for a proxy: its node id, as `get proxies` lists it)")
     .addOption(serverOption())
+    .addOption(tokenOption())
+    .addOption(tokenFileOption())
     .action(async (kind: GetKind, name: string, _opts: unknown, cmd: Command) => {
-      const server = serverTarget(cmd).server;
+      const c = connectOrFail(cmd);
+      if (c === null) return;
+      const { server, token } = c;
       const path =
         kind === "proxies"
           ? `v1/proxies/${encodeURIComponent(name)}`
           : `v1/resources/${kind}/${encodeURIComponent(name)}`;
       const [one, config, proxies] = await Promise.all([
-        callServer(server, "GET", path),
-        callServer(server, "GET", "v1/config"),
-        callServer(server, "GET", "v1/proxies"),
+        callServer(server, "GET", path, undefined, { token }),
+        callServer(server, "GET", "v1/config", undefined, { token }),
+        callServer(server, "GET", "v1/proxies", undefined, { token }),
       ]);
       const failed = [one, config, proxies].find((r) => !r.ok);
       if (failed !== undefined && !failed.ok) {

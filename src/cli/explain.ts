@@ -8,7 +8,7 @@ import { compileMatcher, type Matcher } from "../lane/rules/matcher.js";
 import type { RequestView } from "../lane/rules/request.js";
 import { requestViewFromMaps } from "../lane/rules/view.js";
 import { collect } from "./options.js";
-import { serverOption, serverTarget } from "./server-client.js";
+import { connection, serverOption, tokenFileOption, tokenOption } from "./server-client.js";
 
 /** The pick one service would make for the request's tag. */
 export interface HopPick {
@@ -309,6 +309,8 @@ export function register(program: Command): void {
       "print one JSON object {route, group, lane, tag, closedLane, fallback, picks}",
     )
     .addOption(serverOption())
+    .addOption(tokenOption())
+    .addOption(tokenFileOption())
     .action(async (args: string[], o: ExplainFlags, cmd: Command) => {
       const split = splitPath(o.file ?? [], args);
       if ("error" in split) {
@@ -337,12 +339,14 @@ export function register(program: Command): void {
       const endpointFiles = o.endpoints ?? [];
       // Files win over a server from the environment or the context; --server with files is an error.
       if (files.length === 0 && endpointFiles.length === 0) {
-        const target = serverTarget(cmd);
+        const target = connection(cmd);
         const { fetchLiveConfig } = await import("../control-plane/api-client.js");
-        const live = await fetchLiveConfig(target.server);
+        const live = target.ok
+          ? await fetchLiveConfig(target.server, target.token)
+          : { ok: false as const, message: target.message };
         if (!live.ok) {
           process.stderr.write(
-            `${live.message}\n${target.from === "flag" ? "" : "(or explain resource files offline: lanemesh explain -f FILE… PATH)\n"}`,
+            `${live.message}\n${target.ok && target.from === "flag" ? "" : "(or explain resource files offline: lanemesh explain -f FILE… PATH)\n"}`,
           );
           process.exitCode = 1;
           return;

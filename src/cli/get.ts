@@ -1,7 +1,7 @@
 // `lanemesh get KIND [NAME]` and `get all`: lists resources or proxies of a running control plane as a table, YAML or JSON; it only reads and prints.
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { callServer } from "../control-plane/api-client.js";
-import { serverOption, serverTarget } from "./server-client.js";
+import { connectOrFail, serverOption, tokenFileOption, tokenOption } from "./server-client.js";
 import {
   type GetKind,
   normalizeKind,
@@ -36,6 +36,8 @@ export function register(program: Command): void {
     .argument("[name]", "only this one")
     .addOption(outputOption())
     .addOption(serverOption())
+    .addOption(tokenOption())
+    .addOption(tokenFileOption())
     .action(
       async (
         kind: GetKind | "all",
@@ -43,19 +45,21 @@ export function register(program: Command): void {
         opts: { output: Output },
         cmd: Command,
       ) => {
-        const server = serverTarget(cmd).server;
+        const c = connectOrFail(cmd);
+        if (c === null) return;
+        const { server, token } = c;
         if (kind === "all") {
           if (name !== undefined) {
             process.stderr.write("error: get all takes no name\n");
             process.exitCode = 1;
             return;
           }
-          process.exitCode = await getAll(server, opts.output);
+          process.exitCode = await getAll(server, token, opts.output);
           return;
         }
         const base = kind === "proxies" ? "v1/proxies" : `v1/resources/${kind}`;
         const path = name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
-        const r = await callServer(server, "GET", path);
+        const r = await callServer(server, "GET", path, undefined, { token });
         if (!r.ok) {
           process.stderr.write(`${r.message}\n`);
           process.exitCode = 1;
@@ -72,11 +76,13 @@ export function register(program: Command): void {
  * Every resource kind, then the proxies, as kubectl's `get all`: one table per kind that has any,
  * named `kind.lanemesh.io/name`. YAML and JSON hold the resources only (what `apply` reads).
  */
-async function getAll(server: string, output: Output): Promise<number> {
+async function getAll(server: string, token: string | undefined, output: Output): Promise<number> {
   const kinds: GetKind[] = [...RESOURCE_KINDS, "proxies"];
   const replies = await Promise.all(
     kinds.map((k) =>
-      callServer(server, "GET", k === "proxies" ? "v1/proxies" : `v1/resources/${k}`),
+      callServer(server, "GET", k === "proxies" ? "v1/proxies" : `v1/resources/${k}`, undefined, {
+        token,
+      }),
     ),
   );
   const failed = replies.find((r) => !r.ok);

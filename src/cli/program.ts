@@ -1,5 +1,6 @@
 // The `lanemesh` command tree: one register() per command module on one commander program, and the parse rules they share; it parses nothing and starts nothing.
 import { Command, type Option } from "commander";
+import { register as registerAdopt } from "./adopt.js";
 import { register as registerApply } from "./apply.js";
 import { register as registerControlPlane } from "./control-plane.js";
 import { register as registerDelete } from "./delete.js";
@@ -13,6 +14,7 @@ import { register as registerInject } from "./inject.js";
 import { register as registerInstall } from "./install.js";
 import { register as registerIptables } from "./iptables.js";
 import { register as registerSidecar } from "./sidecar.js";
+import { register as registerToken } from "./token.js";
 import { register as registerValidate } from "./validate.js";
 import { CLIENT_VERSION, register as registerVersion } from "./version.js";
 import { register as registerWebhook } from "./webhook.js";
@@ -33,6 +35,8 @@ export function buildProgram(): Command {
   registerGet(program);
   registerDescribe(program);
   registerDelete(program);
+  registerToken(program);
+  registerAdopt(program);
   registerDemo(program);
   registerVersion(program);
   registerInstall(program);

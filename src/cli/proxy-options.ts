@@ -21,6 +21,8 @@ export interface SourceFlags {
   stateDir?: string;
   /** Host other proxies reach this one at (registered with the control plane). */
   advertiseHost?: string;
+  /** The proxy's credential for the control plane, read again at every (re)connect. */
+  tokenFile?: string;
 }
 
 /** The flags every proxy takes besides its own ports. */
@@ -132,6 +134,12 @@ export function addProxyOptions(cmd: Command): Command {
       envOption(
         "--advertise-host <HOST>",
         "host other proxies reach this one at [$POD_IP, else --bind, else 127.0.0.1]",
+      ),
+    )
+    .addOption(
+      envOption(
+        "--token-file <FILE>",
+        "control-plane mode: this proxy's credential (lanemesh token create, or a projected ServiceAccount token on Kubernetes), read again at every reconnect",
       ),
     );
 }

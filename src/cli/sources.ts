@@ -219,6 +219,7 @@ function controlPlaneSources(
           live,
           metrics,
           stateFile: stateFile(),
+          ...(flags.tokenFile ? { tokenFile: flags.tokenFile } : {}),
           log: logger("sync", { controlPlane: target }),
           endpoints: resolver === undefined,
         });

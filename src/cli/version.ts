@@ -4,7 +4,7 @@ import type { Command } from "commander";
 import { stringify } from "yaml";
 import { callServer } from "../control-plane/api-client.js";
 import { outputOption } from "./get.js";
-import { serverOption, serverTarget } from "./server-client.js";
+import { connection, serverOption, tokenFileOption, tokenOption } from "./server-client.js";
 
 /** The package's version (package.json at the repository or package root). */
 export const CLIENT_VERSION = (
@@ -25,15 +25,20 @@ export function register(program: Command): void {
     .option("--client", "the client's version only; no control plane is asked")
     .addOption(outputOption(["table", "yaml", "json"]))
     .addOption(serverOption())
+    .addOption(tokenOption())
+    .addOption(tokenFileOption())
     .action(async (opts: { client?: boolean; output: string }, cmd: Command) => {
       const client = { version: CLIENT_VERSION };
       let server: (ServerVersion & { url: string }) | null = null;
       let failure: string | null = null;
       if (!opts.client) {
-        const url = serverTarget(cmd).server;
-        const r = await callServer(url, "GET", "v1/version");
-        if (r.ok) server = { ...(r.body as ServerVersion), url };
-        else failure = r.message;
+        const c = connection(cmd);
+        if (!c.ok) failure = c.message;
+        else {
+          const r = await callServer(c.server, "GET", "v1/version", undefined, { token: c.token });
+          if (r.ok) server = { ...(r.body as ServerVersion), url: c.server };
+          else failure = r.message;
+        }
       }
       if (opts.output === "json")
         process.stdout.write(`${JSON.stringify({ client, server }, null, 2)}\n`);

@@ -10,8 +10,9 @@ export type ServerReply =
   | { ok: false; status: number | null; message: string };
 
 /**
- * One request to the control plane. 2xx → ok with the parsed JSON body; anything else → the
- * server's own words (validation errors in `lanemesh validate` format), or one line naming an
+ * One request to the control plane, with the admin token as `Authorization: Bearer` when given
+ * (changes need it; reads on loopback do not). 2xx → ok with the parsed JSON body; anything else →
+ * the server's own words (validation errors in `lanemesh validate` format), or one line naming an
  * unreachable server.
  */
 export async function callServer(
@@ -19,6 +20,7 @@ export async function callServer(
   method: "GET" | "POST" | "PUT" | "DELETE",
   path: string,
   json?: unknown,
+  opts: { token?: string | undefined } = {},
 ): Promise<ServerReply> {
   let url: URL;
   try {
@@ -32,13 +34,15 @@ export async function callServer(
     // Loaded here, not at the top: every command imports this module (through its flags), and
     // the proxies (which never call a server) should not carry undici in memory.
     const { request } = await import("undici");
+    const headers: Record<string, string> = {};
+    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`;
+    if (json !== undefined) headers["content-type"] = "application/json";
     const res = await request(url, {
       method,
       headersTimeout: 10_000,
       bodyTimeout: 30_000,
-      ...(json === undefined
-        ? {}
-        : { body: JSON.stringify(json), headers: { "content-type": "application/json" } }),
+      headers,
+      ...(json === undefined ? {} : { body: JSON.stringify(json) }),
     });
     status = res.statusCode;
     text = await res.body.text();
@@ -85,8 +89,9 @@ export interface ServedConfig {
 /** The rules and endpoints the control plane serves right now (for `lanemesh explain --server`). */
 export async function fetchLiveConfig(
   server: string,
+  token?: string,
 ): Promise<{ ok: true; value: ServedConfig } | { ok: false; message: string }> {
-  const r = await callServer(server, "GET", "v1/config");
+  const r = await callServer(server, "GET", "v1/config", undefined, { token });
   if (!r.ok) return { ok: false, message: r.message };
   return { ok: true, value: r.body as ServedConfig };
 }

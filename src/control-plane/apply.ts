@@ -35,6 +35,8 @@ export interface Planned {
   results: ApplyResult[];
   /** False when every applied document equals its stored one. */
   changed: boolean;
+  /** Empty documents (null: a YAML file ending in `---`, a JSON null) left out of the batch. */
+  ignored: number;
 }
 
 /** `Kind/name` of a document, or null when it has no string kind and name. */
@@ -51,7 +53,7 @@ export function identity(value: unknown): { kind: string; name: string; key: str
  * Merge an applied batch into the stored documents: a document with the kind and name of a stored
  * one takes its place (so declared order, which decides lane evaluation, is kept); new documents
  * are appended in batch order; a name repeated inside the batch is kept twice so the validator
- * reports it.
+ * reports it. Empty documents (null) are ignored: never stored, never a change.
  */
 export function planApply(stored: readonly unknown[], batch: readonly RawDocument[]): Planned {
   const storedIndex = new Map<string, number>();
@@ -63,7 +65,12 @@ export function planApply(stored: readonly unknown[], batch: readonly RawDocumen
   const appended: RawDocument[] = [];
   const results: ApplyResult[] = [];
   let changed = false;
+  let ignored = 0;
   for (const doc of batch) {
+    if (doc.value === null || doc.value === undefined) {
+      ignored++;
+      continue;
+    }
     const id = identity(doc.value);
     const at = id ? storedIndex.get(id.key) : undefined;
     if (id && at !== undefined && !replacement.has(at)) {
@@ -80,8 +87,8 @@ export function planApply(stored: readonly unknown[], batch: readonly RawDocumen
   const merged: RawDocument[] = stored.map(
     (value, i) => replacement.get(i) ?? { origin: { file: STORE_ORIGIN, doc: i }, value },
   );
-  merged.push(...appended);
-  return { merged, next: merged.map((d) => d.value), results, changed };
+  for (const doc of appended) merged.push(doc); // no spread: a batch may hold many documents
+  return { merged, next: merged.map((d) => d.value), results, changed, ignored };
 }
 
 /** The stored set without `kind/name`, or null when there is no such document. */
@@ -113,8 +120,9 @@ export function canonicalJson(v: unknown): string {
 
 /** What an apply gives the API: the new version and each resource's change, or every error. */
 export type ApplyOutcome =
-  | { ok: true; version: number; results: ApplyResult[] }
-  | { ok: false; errors: ConfigError[] };
+  | { ok: true; version: number; results: ApplyResult[]; ignored: number }
+  | { ok: false; errors: ConfigError[] }
+  | { ok: false; code: "LANEMESH_SNAPSHOT_TOO_LARGE"; message: string };
 
 export type DeleteOutcome =
   | { ok: true; version: number }

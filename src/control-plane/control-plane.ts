@@ -4,6 +4,11 @@ import type { AddressInfo } from "node:net";
 import { formatError, type RawDocument } from "../config/document.js";
 import { validateResources } from "../config/load.js";
 import { checkSnapshot } from "../protocol/snapshot-check.js";
+import {
+  DEFAULT_MAX_SNAPSHOT_BYTES,
+  encodedSnapshotSize,
+  PROXY_MAX_RECEIVE_BYTES,
+} from "../protocol/wire.js";
 import { type Clock, realClock } from "../runtime/clock.js";
 import { type Logger, logger } from "../telemetry/logger.js";
 import {
@@ -17,16 +22,27 @@ import {
   STORE_ORIGIN,
 } from "./apply.js";
 import { type Debouncer, debounce } from "./debounce.js";
-import { type ApiBackend, createHttpApi, type LiveConfigView } from "./http-api.js";
+import {
+  type ApiBackend,
+  createHttpApi,
+  type LiveConfigView,
+  type TokenRequest,
+} from "./http-api.js";
+import { isLoopback, type ProxyAuthenticator, tokenAuthenticator } from "./identity.js";
 import { ControlPlaneMetrics } from "./metrics.js";
 import { type Registration, Registry } from "./registry.js";
+import { ensureSecrets, type Secrets } from "./secrets.js";
 import { MeshServer, type ProxyInfo } from "./server.js";
 import { type BuiltSnapshot, buildSnapshot, registrationDocuments } from "./snapshot.js";
 import { FileStore, type StoreState } from "./store.js";
+import { signToken } from "./tokens.js";
 
 export interface ControlPlaneOptions {
   dataDir: string;
-  /** Seconds an instance outlives its sidecar's stream. Default 5. */
+  /**
+   * Seconds an instance outlives a sidecar's stream that failed on the control plane's side; a
+   * stream the proxy closed, or whose connection is gone, takes its instance at once. Default 1.
+   */
   graceSeconds?: number;
   /** Quiet period before a push. Default 100. */
   debounceMs?: number;
@@ -40,6 +56,12 @@ export interface ControlPlaneOptions {
   clock?: Clock;
   log?: Logger;
   processMetrics?: boolean;
+  /** How proxies prove who they are. Default: bootstrap tokens signed with the data dir's key. */
+  proxyAuth?: ProxyAuthenticator;
+  /** Where the HTTP API's admin token is kept. Default: `admin.token` in the data dir. */
+  apiTokenFile?: string;
+  /** Largest encoded snapshot an apply may make. Default DEFAULT_MAX_SNAPSHOT_BYTES. */
+  maxSnapshotBytes?: number;
 }
 
 /** The control plane's state and operations, without its listeners (see startControlPlane). */
@@ -55,15 +77,22 @@ export class ControlPlane implements ApiBackend {
   private queue: Promise<unknown> = Promise.resolve();
   private readonly proxyListeners = new Set<() => void>();
 
+  private readonly maxSnapshotBytes: number;
+
   private constructor(
     private readonly store: FileStore,
+    private readonly secrets: Secrets,
     opts: ControlPlaneOptions,
   ) {
     const clock = opts.clock ?? realClock;
+    this.maxSnapshotBytes = Math.min(
+      opts.maxSnapshotBytes ?? DEFAULT_MAX_SNAPSHOT_BYTES,
+      PROXY_MAX_RECEIVE_BYTES,
+    );
     this.log = opts.log ?? logger("control-plane");
     this.metrics = new ControlPlaneMetrics({ processMetrics: opts.processMetrics ?? false });
     this.registry = new Registry({
-      graceMs: (opts.graceSeconds ?? 5) * 1000,
+      graceMs: (opts.graceSeconds ?? 1) * 1000,
       clock,
       onChange: () => {
         this.registryGen++;
@@ -89,9 +118,10 @@ export class ControlPlane implements ApiBackend {
       },
       this.metrics,
       this.log,
+      opts.proxyAuth ?? tokenAuthenticator(secrets.signingKey, clock),
     );
     const restored = store.state().registrations;
-    const graceSeconds = opts.graceSeconds ?? 5;
+    const graceSeconds = opts.graceSeconds ?? 1;
     this.registry.restore(
       restored,
       (opts.restoreGraceSeconds ?? Math.max(graceSeconds, 35)) * 1000,
@@ -100,7 +130,14 @@ export class ControlPlane implements ApiBackend {
   }
 
   static async open(opts: ControlPlaneOptions): Promise<ControlPlane> {
-    const cp = new ControlPlane(await FileStore.open(opts.dataDir), opts);
+    const secrets = await ensureSecrets(opts.dataDir, { apiTokenFile: opts.apiTokenFile });
+    const cp = new ControlPlane(await FileStore.open(opts.dataDir), secrets, opts);
+    for (const file of secrets.created) cp.log.info({ file }, "secret created (mode 0600)");
+    if (secrets.looseModes.length > 0)
+      cp.log.warn(
+        { files: secrets.looseModes },
+        "secret files readable by others than their owner: chmod 600 them",
+      );
     const st = cp.store.state();
     const v = validateResources(
       st.resources.map((value, doc) => ({ origin: { file: STORE_ORIGIN, doc }, value })),
@@ -110,8 +147,37 @@ export class ControlPlane implements ApiBackend {
         { errors: v.errors.map(formatError) },
         "stored resources no longer validate; proxies will refuse them until fixed",
       );
-    cp.log.info({ version: st.version, resources: st.resources.length }, "store loaded");
+    cp.log.info(
+      { version: st.version, epoch: st.epoch, resources: st.resources.length },
+      "store loaded",
+    );
     return cp;
+  }
+
+  /** The bearer token changes through the HTTP API need. */
+  get adminToken(): string {
+    return this.secrets.adminToken;
+  }
+
+  /** A bootstrap token for a proxy, signed with the data dir's key. */
+  issueToken(r: TokenRequest): { token: string; id: string; expiresAt: string } {
+    const { token, claims } = signToken(this.secrets.signingKey, r);
+    return { token, id: claims.id, expiresAt: new Date(claims.expiresAt * 1000).toISOString() };
+  }
+
+  /** Let proxies that hold store `epoch`'s config take this store's, as a new version. */
+  adopt(epoch: string): Promise<{ version: number; epoch: string; adopts: string[] }> {
+    return this.serial(async () => {
+      const st = this.store.state();
+      const adopts =
+        st.adopts.includes(epoch) || epoch === st.epoch ? st.adopts : [...st.adopts, epoch];
+      if (adopts !== st.adopts) {
+        await this.commit(st.resources, true, adopts);
+        this.log.warn({ epoch, version: st.version + 1 }, "adopted the proxies of another store");
+      }
+      const now = this.store.state();
+      return { version: now.version, epoch: now.epoch, adopts: [...now.adopts] };
+    });
   }
 
   version(): number {
@@ -130,13 +196,27 @@ export class ControlPlane implements ApiBackend {
       const plan = planApply(st.resources, batch);
       const v = validateResources(plan.merged);
       if (!v.ok) return { ok: false, errors: v.errors };
-      if (!plan.changed) return { ok: true, version: st.version, results: plan.results };
+      const { results, ignored } = plan;
+      if (!plan.changed) return { ok: true, version: st.version, results, ignored };
+      const size = encodedSnapshotSize(
+        buildSnapshot({ ...st, version: st.version + 1 }, plan.next, this.registry.list()),
+      );
+      if (size > this.maxSnapshotBytes)
+        return {
+          ok: false,
+          code: "LANEMESH_SNAPSHOT_TOO_LARGE",
+          message: `nothing applied: the config would make a snapshot of ${mib(size)} (${size} bytes), over the ${mib(this.maxSnapshotBytes)} (${this.maxSnapshotBytes} bytes) a proxy is sent (--max-snapshot-bytes)`,
+        };
       await this.commit(plan.next);
       this.log.info(
-        { version: st.version + 1, changed: plan.results.filter((r) => r.action !== "unchanged") },
+        {
+          version: st.version + 1,
+          changed: results.filter((r) => r.action !== "unchanged"),
+          ignored,
+        },
         "resources applied",
       );
-      return { ok: true, version: st.version + 1, results: plan.results };
+      return { ok: true, version: st.version + 1, results, ignored };
     });
   }
 
@@ -177,7 +257,15 @@ export class ControlPlane implements ApiBackend {
   liveConfig(): { ok: true; value: LiveConfigView } | { ok: false; error: string } {
     const c = checkSnapshot(this.snapshot);
     if (!c.ok) return { ok: false, error: c.error };
-    return { ok: true, value: { version: c.version, rules: c.rules, endpoints: c.endpoints } };
+    return {
+      ok: true,
+      value: {
+        version: c.version,
+        epoch: this.snapshot.epoch,
+        rules: c.rules,
+        endpoints: c.endpoints,
+      },
+    };
   }
 
   /** Called after any proxy connects, disconnects, ACKs or NACKs; returns the unsubscribe. */
@@ -197,7 +285,15 @@ export class ControlPlane implements ApiBackend {
     this.snapshotGen = gen;
     const st = this.store.state();
     this.metrics.version.set(st.version);
-    return buildSnapshot(st.version, st.resources, st.registrations);
+    const s = buildSnapshot(st, st.resources, st.registrations);
+    const size = encodedSnapshotSize(s);
+    this.metrics.snapshotBytes.set(size);
+    if (size > PROXY_MAX_RECEIVE_BYTES)
+      this.log.error(
+        { version: st.version, bytes: size, proxiesAccept: PROXY_MAX_RECEIVE_BYTES },
+        "snapshot over what proxies accept (registered instances grew it): they will refuse it",
+      );
+    return s;
   }
 
   /** The debounced push: version a registry change first, then offer the newest to every stream. */
@@ -219,10 +315,17 @@ export class ControlPlane implements ApiBackend {
    * Persist one version up with these resources and the registry as it is now, then serve exactly
    * what was persisted; registry changes during the write stay pending for the next push.
    */
-  private async commit(resources: readonly unknown[], push = true): Promise<void> {
+  private async commit(
+    resources: readonly unknown[],
+    push = true,
+    adopts = this.store.state().adopts,
+  ): Promise<void> {
     const gen = this.registryGen;
+    const st = this.store.state();
     const next: StoreState = {
-      version: this.store.state().version + 1,
+      version: st.version + 1,
+      epoch: st.epoch,
+      adopts,
       resources,
       registrations: this.registry.list(),
     };
@@ -236,6 +339,10 @@ export class ControlPlane implements ApiBackend {
     this.queue = p.catch(() => {});
     return p;
   }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /** Why a hello's instance cannot be served (checked with the resource validator), or null. */
@@ -256,6 +363,8 @@ export interface ListenOptions {
 
 export interface RunningControlPlane {
   controlPlane: ControlPlane;
+  /** The HTTP API's admin token (for the CLI's --token). */
+  adminToken: string;
   grpcPort: number;
   httpPort: number;
   /** `host:port` for proxies' `--control-plane`. */
@@ -274,7 +383,7 @@ export async function startControlPlane(
   let http: Server | undefined;
   try {
     const grpcPort = await cp.mesh.listen(bind, opts.grpcPort ?? 15010);
-    http = createHttpApi(cp);
+    http = createHttpApi(cp, { adminToken: cp.adminToken, readsOpen: isLoopback(bind) });
     const server = http;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
@@ -291,6 +400,7 @@ export async function startControlPlane(
     );
     return {
       controlPlane: cp,
+      adminToken: cp.adminToken,
       grpcPort,
       httpPort,
       grpcTarget: `${host}:${grpcPort}`,

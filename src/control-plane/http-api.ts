@@ -1,4 +1,4 @@
-// The control plane's HTTP API (apply, get, delete, proxies, live config, version, health, metrics); it maps outcomes to responses and decides nothing.
+// The control plane's HTTP API (apply, get, delete, proxies, live config, tokens, adopt, version, health, metrics); it maps outcomes to responses and decides nothing.
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { RawDocument } from "../config/document.js";
@@ -6,14 +6,34 @@ import { parseDocuments } from "../config/load.js";
 import type { Endpoint, RuleSet } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import { type ApplyOutcome, type DeleteOutcome, isPlural, type Plural } from "./apply.js";
+import {
+  type GuardCode,
+  type GuardOptions,
+  MAX_BODY_BYTES,
+  MAX_DOCUMENTS,
+  mediaType,
+  refusal,
+  yamlDocumentsAtMost,
+} from "./http-guard.js";
 import type { ControlPlaneMetrics } from "./metrics.js";
 import type { ProxyInfo } from "./server.js";
+import type { ProxyRole } from "./tokens.js";
 
 /** The served rules and endpoints, as `GET /v1/config` shows them. */
 export interface LiveConfigView {
   version: string;
+  /** The store's epoch (see proto/lanemesh.proto). */
+  epoch: string;
   rules: RuleSet;
   endpoints: Endpoint[];
+}
+
+/** A request for a bootstrap token (`POST /v1/tokens`). */
+export interface TokenRequest {
+  role: ProxyRole;
+  services: string[];
+  gateways: string[];
+  ttlSeconds: number;
 }
 
 /** What the API reads and changes: the control plane (control-plane.ts) implements it. */
@@ -26,6 +46,10 @@ export interface ApiBackend {
   delete(plural: Plural, name: string): Promise<DeleteOutcome>;
   list(plural: Plural): unknown[];
   get(plural: Plural, name: string): unknown | undefined;
+  /** Sign a bootstrap token for a proxy. */
+  issueToken(r: TokenRequest): { token: string; id: string; expiresAt: string };
+  /** Let proxies holding store `epoch`'s config take this store's (a new version). */
+  adopt(epoch: string): Promise<{ version: number; epoch: string; adopts: string[] }>;
 }
 
 /** `GET /v1/version`: the lanemesh package this control plane runs, and the API's version. */
@@ -38,29 +62,30 @@ const VERSION = {
   api: "v1",
 };
 
-/** Bodies larger than this are refused (413): resources are small text. */
-const MAX_BODY = 4 * 1024 * 1024;
-
 type ErrorCode =
   | "LANEMESH_NOT_FOUND"
   | "LANEMESH_METHOD_NOT_ALLOWED"
   | "LANEMESH_BAD_REQUEST"
   | "LANEMESH_BODY_TOO_LARGE"
-  | "LANEMESH_INTERNAL";
+  | "LANEMESH_TOO_MANY_DOCUMENTS"
+  | "LANEMESH_SNAPSHOT_TOO_LARGE"
+  | "LANEMESH_INTERNAL"
+  | GuardCode;
 
 class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: ErrorCode,
     message: string,
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
 }
 
-export function createHttpApi(cp: ApiBackend): Server {
+export function createHttpApi(cp: ApiBackend, guard: GuardOptions): Server {
   return createServer((req, res) => {
-    route(cp, req, res).catch((err: unknown) => {
+    route(cp, guard, req, res).catch((err: unknown) => {
       const e =
         err instanceof HttpError
           ? err
@@ -72,11 +97,21 @@ export function createHttpApi(cp: ApiBackend): Server {
   });
 }
 
-async function route(cp: ApiBackend, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function route(
+  cp: ApiBackend,
+  guard: GuardOptions,
+  req: IncomingMessage,
+  res: ServerResponse,
+): Promise<void> {
   const url = new URL(req.url ?? "/", "http://control-plane");
   const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
   const method = req.method ?? "GET";
   const path = `/${parts.join("/")}`;
+  const refused = refusal(req, path, guard);
+  if (refused) {
+    req.resume();
+    throw new HttpError(refused.status, refused.code, refused.message, refused.headers);
+  }
 
   if (path === "/healthz") return only(method, ["GET"], () => sendText(res, 200, "ok\n"));
   if (path === "/metrics")
@@ -104,15 +139,36 @@ async function route(cp: ApiBackend, req: IncomingMessage, res: ServerResponse):
       sendJson(res, 200, c.value);
     });
 
+  if (path === "/v1/tokens")
+    return only(method, ["POST"], async () => {
+      const r = tokenRequest(await jsonBody(req));
+      const issued = cp.issueToken(r);
+      cp.log.info(
+        { id: issued.id, role: r.role, services: r.services, gateways: r.gateways },
+        "token issued",
+      );
+      sendJson(res, 200, issued);
+    });
+
+  if (path === "/v1/adopt")
+    return only(method, ["POST"], async () => {
+      const body = (await jsonBody(req)) as { epoch?: unknown } | null;
+      if (typeof body?.epoch !== "string" || !/^[0-9a-f]{1,64}$/.test(body.epoch))
+        throw new HttpError(400, "LANEMESH_BAD_REQUEST", 'body must be {"epoch": "<hex epoch>"}');
+      sendJson(res, 200, await cp.adopt(body.epoch));
+    });
+
   if (parts[1] !== "resources") throw notFound(path);
 
   if (parts.length === 2)
     return only(method, ["POST", "PUT"], async () => {
       const parsed = parseBody(await readBody(req), req.headers["content-type"], url);
       if (parsed.errors.length > 0) return sendJson(res, 422, { errors: parsed.errors });
+      if (parsed.docs.length > MAX_DOCUMENTS) throw tooManyDocuments(parsed.docs.length);
       const out = await cp.apply(parsed.docs);
+      if (!out.ok && "code" in out) throw new HttpError(413, out.code, out.message);
       if (!out.ok) return sendJson(res, 422, { errors: out.errors });
-      sendJson(res, 200, { version: out.version, results: out.results });
+      sendJson(res, 200, { version: out.version, results: out.results, ignored: out.ignored });
     });
 
   const plural = parts[2] ?? "";
@@ -143,8 +199,10 @@ async function route(cp: ApiBackend, req: IncomingMessage, res: ServerResponse):
 }
 
 /**
- * A batch is YAML (one or more documents) or JSON: a list of resources, or
+ * A batch is YAML (one or more documents; `Content-Type` application/yaml, application/x-yaml or
+ * text/yaml) or JSON (application/json): a list of resources, or
  * `{documents: [{file, doc, value}]}` so that errors name the user's files (what `apply` sends).
+ * More than MAX_DOCUMENTS documents is 413; empty documents are left to apply, which ignores them.
  */
 export function parseBody(
   text: string,
@@ -152,19 +210,16 @@ export function parseBody(
   url: URL,
 ): { docs: RawDocument[]; errors: ReturnType<typeof parseDocuments>["errors"] } {
   const file = url.searchParams.get("file") ?? "request";
-  const isJson = contentType?.includes("json") || /^\s*[[{]/.test(text);
-  if (!isJson) return parseDocuments(text, file);
+  if (mediaType(contentType) !== "application/json") {
+    const most = yamlDocumentsAtMost(text);
+    if (most > MAX_DOCUMENTS) throw tooManyDocuments(most, "up to ");
+    return parseDocuments(text, file);
+  }
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch (err) {
-    if (contentType?.includes("json"))
-      throw new HttpError(
-        400,
-        "LANEMESH_BAD_REQUEST",
-        `body is not JSON: ${(err as Error).message}`,
-      );
-    return parseDocuments(text, file); // YAML flow style starts with { or [ too
+    throw new HttpError(400, "LANEMESH_BAD_REQUEST", `body is not JSON: ${(err as Error).message}`);
   }
   if (Array.isArray(value))
     return { docs: value.map((v, doc) => ({ origin: { file, doc }, value: v })), errors: [] };
@@ -181,14 +236,66 @@ export function parseBody(
   return { docs: [{ origin: { file, doc: 0 }, value }], errors: [] };
 }
 
+function tooManyDocuments(n: number, prefix = ""): HttpError {
+  return new HttpError(
+    413,
+    "LANEMESH_TOO_MANY_DOCUMENTS",
+    `${prefix}${n} documents in one request: at most ${MAX_DOCUMENTS}; apply them in parts`,
+  );
+}
+
+function tokenRequest(v: unknown): TokenRequest {
+  const b = (v ?? {}) as Record<string, unknown>;
+  const list = (x: unknown) =>
+    Array.isArray(x) && x.every((s) => typeof s === "string") ? x : null;
+  const role = b.role ?? "sidecar";
+  const services = list(b.services ?? []);
+  const gateways = list(b.gateways ?? []);
+  const ttl = b.ttlSeconds ?? 86_400;
+  if ((role !== "sidecar" && role !== "gateway") || !services || !gateways)
+    throw new HttpError(
+      400,
+      "LANEMESH_BAD_REQUEST",
+      "role must be sidecar|gateway, services and gateways lists of names",
+    );
+  if (typeof ttl !== "number" || !(ttl > 0) || ttl > 366 * 86_400)
+    throw new HttpError(
+      400,
+      "LANEMESH_BAD_REQUEST",
+      "ttlSeconds must be a number of seconds up to a year",
+    );
+  if (role === "sidecar" ? services.length === 0 : gateways.length === 0)
+    throw new HttpError(
+      400,
+      "LANEMESH_BAD_REQUEST",
+      `a ${role} token needs ${role === "sidecar" ? "services" : "gateways"}`,
+    );
+  return { role, services, gateways, ttlSeconds: ttl };
+}
+
+async function jsonBody(req: IncomingMessage): Promise<unknown> {
+  const text = await readBody(req);
+  try {
+    return JSON.parse(text || "{}") as unknown;
+  } catch (err) {
+    throw new HttpError(400, "LANEMESH_BAD_REQUEST", `body is not JSON: ${(err as Error).message}`);
+  }
+}
+
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on("data", (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) {
-        reject(new HttpError(413, "LANEMESH_BODY_TOO_LARGE", `body over ${MAX_BODY} bytes`));
+      if (size > MAX_BODY_BYTES) {
+        reject(
+          new HttpError(
+            413,
+            "LANEMESH_BODY_TOO_LARGE",
+            `request body over ${MAX_BODY_BYTES} bytes: apply the files in parts`,
+          ),
+        );
         req.resume();
         return;
       }
@@ -204,12 +311,18 @@ function notFound(what: string): HttpError {
 }
 
 function sendError(res: ServerResponse, e: HttpError): void {
-  sendJson(res, e.status, { error: { code: e.code, message: e.message } });
+  sendJson(res, e.status, { error: { code: e.code, message: e.message } }, e.headers);
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = `${JSON.stringify(body)}\n`;
   res.writeHead(status, {
+    ...headers,
     "content-type": "application/json",
     "content-length": Buffer.byteLength(text),
   });

@@ -27,7 +27,20 @@ export class ControlPlaneMetrics {
   readonly nacks = counter(
     this.registry,
     "lanemesh_cp_nacks_total",
-    "Snapshots refused by a proxy (NACK).",
+    "Snapshots refused by a proxy: a NACK, or a stream the proxy ended because a snapshot was over its receive limit.",
+  );
+
+  readonly refusedStreams = counter(
+    this.registry,
+    "lanemesh_cp_streams_refused_total",
+    "Proxy streams refused, by reason: unauthenticated, permission_denied (the credential does not cover the hello), node_id_taken (a live stream of another identity holds the node id), invalid_hello, auth_unavailable.",
+    ["reason"],
+  );
+
+  readonly snapshotBytes = gauge(
+    this.registry,
+    "lanemesh_cp_snapshot_bytes",
+    "Encoded size of the newest snapshot (checked against --max-snapshot-bytes at apply).",
   );
 
   readonly version = gauge(

@@ -1,4 +1,4 @@
-// The instances the sidecars announce in their hellos, kept while their stream lives plus a grace; it never pushes.
+// The instances the sidecars announce in their hellos, each bound to the identity of the stream that said it, kept while a stream of that identity lives; it never pushes.
 import type { Clock, TimerHandle } from "../runtime/clock.js";
 
 /** One sidecar's own instance, from its hello. */
@@ -11,6 +11,8 @@ export interface Registration {
   port: number;
   /** Date.now() of the first hello of this registration. */
   since: number;
+  /** ProxyIdentity.key of the streams that may hold it ("" for one restored from an older store). */
+  owner: string;
 }
 
 interface Entry {
@@ -19,8 +21,20 @@ interface Entry {
   removal: TimerHandle | undefined;
 }
 
+/** How a stream ended: closed by the proxy or cut with its connection, or failed on our side. */
+export type StreamEnd = "closed" | "failed";
+
+/** The node id is held by a live stream of another identity. */
+export interface Taken {
+  taken: Registration;
+}
+
 export interface RegistryOptions {
-  /** How long an instance outlives its last stream; a reconnect within it keeps the instance. */
+  /**
+   * How long an instance outlives a stream that failed on the control plane's side (the proxy
+   * reconnects within its backoff). A stream the proxy closed, or whose connection is gone, takes
+   * its instance with it at once.
+   */
   graceMs: number;
   clock: Clock;
   /** Called synchronously after every change of the instance set. */
@@ -34,11 +48,14 @@ export class Registry {
   constructor(private readonly opts: RegistryOptions) {}
 
   /**
-   * A stream of `reg.nodeId` said hello. Returns the function to call once when that stream ends.
-   * A second stream of the same node (a reconnect racing the old stream's end) shares the entry.
+   * A stream of `reg.nodeId` said hello. Returns the function to call once when that stream ends,
+   * or what holds the node id: a live stream of another identity (`reg.owner`) is never evicted.
+   * A second stream of the same identity (a reconnect racing the old stream's end) shares the
+   * entry; an entry no live stream holds (restored, or in its grace) goes to the newcomer.
    */
-  attach(reg: Omit<Registration, "since">): () => void {
+  attach(reg: Omit<Registration, "since">): ((end: StreamEnd) => void) | Taken {
     const e = this.entries.get(reg.nodeId);
+    if (e && e.streams > 0 && e.reg.owner !== reg.owner) return { taken: e.reg };
     if (e) {
       if (e.removal !== undefined) this.opts.clock.clearTimeout(e.removal);
       e.removal = undefined;
@@ -51,7 +68,7 @@ export class Registry {
       if (moved) {
         e.reg = { ...reg, since: this.opts.clock.now() };
         this.opts.onChange();
-      }
+      } else e.reg = { ...e.reg, owner: reg.owner };
     } else {
       this.entries.set(reg.nodeId, {
         reg: { ...reg, since: this.opts.clock.now() },
@@ -61,10 +78,10 @@ export class Registry {
       this.opts.onChange();
     }
     let detached = false;
-    return () => {
+    return (end) => {
       if (detached) return;
       detached = true;
-      this.detach(reg.nodeId);
+      this.detach(reg.nodeId, end);
     };
   }
 
@@ -96,12 +113,17 @@ export class Registry {
       if (e.removal !== undefined) this.opts.clock.clearTimeout(e.removal);
   }
 
-  private detach(nodeId: string): void {
+  private detach(nodeId: string, end: StreamEnd): void {
     const e = this.entries.get(nodeId);
     if (!e || this.closed) return;
     e.streams--;
     if (e.streams > 0) return;
-    this.scheduleRemoval(nodeId, e, this.opts.graceMs);
+    if (end === "failed" && this.opts.graceMs > 0) {
+      this.scheduleRemoval(nodeId, e, this.opts.graceMs);
+      return;
+    }
+    this.entries.delete(nodeId);
+    this.opts.onChange();
   }
 
   private scheduleRemoval(nodeId: string, e: Entry, ms: number): void {

@@ -1,121 +1,45 @@
-// The gRPC side of the control plane: one bidi stream per proxy, hello → snapshot, ACK/NACK bookkeeping; it never validates resources.
-import { performance } from "node:perf_hooks";
+// The gRPC side of the control plane: one bidi stream per proxy, credential → hello → snapshot, ACK/NACK bookkeeping; it never validates resources.
 import * as grpc from "@grpc/grpc-js";
 import {
-  type Ack,
   type Hello,
   KEEPALIVE_OPTIONS,
   type MeshServerStream,
   meshDefinition,
-  type Nack,
   type ProxyMessage,
 } from "../protocol/wire.js";
 import type { Logger } from "../telemetry/logger.js";
-import { PushSlot } from "./debounce.js";
+import {
+  AuthError,
+  bearerOf,
+  helloRefusal,
+  type ProxyAuthenticator,
+  type ProxyIdentity,
+  type RefusalReason,
+} from "./identity.js";
 import type { ControlPlaneMetrics } from "./metrics.js";
-import { parseHostPort, type Registration } from "./registry.js";
+import { parseHostPort, type Registration, type StreamEnd, type Taken } from "./registry.js";
+import { helloWarning, type ProxyInfo, Session } from "./session.js";
 import type { BuiltSnapshot } from "./snapshot.js";
 
-/** One proxy as `GET /v1/proxies` lists it. */
-export interface ProxyInfo {
-  nodeId: string;
-  role: string;
-  app: string;
-  tag: string | null;
-  address: string;
-  gateway: string;
-  peer: string;
-  connectedSince: string;
-  /** Version the proxy last acknowledged (or reported as its last good in a NACK). */
-  ackedVersion: string | null;
-  /** Version sent and not answered yet. */
-  pendingVersion: string | null;
-  lastNack: { version: string; nonce: string; error: string; at: string } | null;
-}
+export type { ProxyInfo } from "./session.js";
 
 export interface MeshServerHooks {
   /** The newest snapshot, sent right after a hello. */
   snapshot(): BuiltSnapshot;
   /**
-   * Register a sidecar's instance; returns the detach to call when its stream ends, or why the
-   * instance is refused (it would make every snapshot invalid).
+   * Register a sidecar's instance; returns the detach to call when its stream ends, why the
+   * instance is refused (it would make every snapshot invalid), or the live registration of
+   * another identity that holds the node id.
    */
-  register(reg: Omit<Registration, "since">): (() => void) | { error: string };
+  register(
+    reg: Omit<Registration, "since">,
+  ): ((end: StreamEnd) => void) | { error: string } | Taken;
   /** Any proxy connected, disconnected, ACKed or NACKed. */
   onProxyChange?(): void;
 }
 
-class Session {
-  readonly slot: PushSlot<BuiltSnapshot>;
-  readonly since = new Date().toISOString();
-  lastOffered: string | undefined;
-  ackedVersion: string | null = null;
-  lastNack: ProxyInfo["lastNack"] = null;
-  private inFlight: { nonce: string; version: string; sentAt: number } | undefined;
-  private seq = 0;
-
-  constructor(
-    readonly id: number,
-    readonly hello: Hello,
-    readonly call: MeshServerStream,
-    private readonly metrics: ControlPlaneMetrics,
-  ) {
-    this.slot = new PushSlot((s) => this.send(s));
-  }
-
-  offer(s: BuiltSnapshot): void {
-    if (this.lastOffered === s.version) return;
-    this.lastOffered = s.version;
-    this.slot.offer(s);
-  }
-
-  /** Returns false for an answer to a push that is not the one in flight (ignored). */
-  answer(a: Ack | Nack, nack: boolean): boolean {
-    const f = this.inFlight;
-    if (!f || a.nonce !== f.nonce) return false;
-    this.inFlight = undefined;
-    this.metrics.pushDuration.observe((performance.now() - f.sentAt) / 1000);
-    if (nack) {
-      this.metrics.nacks.inc();
-      const n = a as Nack;
-      this.lastNack = {
-        version: f.version,
-        nonce: n.nonce,
-        error: n.error,
-        at: new Date().toISOString(),
-      };
-      if (n.version) this.ackedVersion = n.version;
-    } else {
-      this.ackedVersion = a.version;
-    }
-    this.slot.settle();
-    return true;
-  }
-
-  info(): ProxyInfo {
-    const h = this.hello;
-    return {
-      nodeId: h.nodeId,
-      role: h.role,
-      app: h.app,
-      tag: h.tag || null,
-      address: h.address,
-      gateway: h.gateway,
-      peer: this.call.getPeer(),
-      connectedSince: this.since,
-      ackedVersion: this.ackedVersion,
-      pendingVersion: this.inFlight?.version ?? null,
-      lastNack: this.lastNack,
-    };
-  }
-
-  private send(s: BuiltSnapshot): void {
-    const nonce = `${this.id}-${++this.seq}`;
-    this.inFlight = { nonce, version: s.version, sentAt: performance.now() };
-    this.metrics.pushes.inc();
-    this.call.write({ message: "snapshot", snapshot: { ...s, nonce } });
-  }
-}
+/** Node ids whose stream ended with a push unanswered, kept for their next hello (bounded). */
+const MAX_UNANSWERED = 10_000;
 
 /** What is wrong with a hello, or null. */
 export function helloProblem(h: Hello): string | null {
@@ -132,12 +56,14 @@ export function helloProblem(h: Hello): string | null {
 export class MeshServer {
   private readonly server = new grpc.Server({ ...KEEPALIVE_OPTIONS });
   private readonly sessions = new Set<Session>();
+  private readonly unanswered = new Map<string, string>();
   private nextId = 1;
 
   constructor(
     private readonly hooks: MeshServerHooks,
     private readonly metrics: ControlPlaneMetrics,
     private readonly log: Logger,
+    private readonly auth: ProxyAuthenticator,
   ) {
     this.server.addService(meshDefinition().service, {
       Stream: (call: MeshServerStream) => this.handle(call),
@@ -160,7 +86,8 @@ export class MeshServer {
   }
 
   proxies(): ProxyInfo[] {
-    return [...this.sessions].map((s) => s.info());
+    const current = this.hooks.snapshot();
+    return [...this.sessions].map((s) => s.info(current));
   }
 
   /** Drop every stream at once; proxies reconnect to the next control plane. */
@@ -170,69 +97,182 @@ export class MeshServer {
     this.metrics.connectedProxies.set(0);
   }
 
+  /**
+   * A stream: its credential is checked first (messages wait meanwhile), then its hello against
+   * what the credential covers, then the registration against the identity holding the node id.
+   */
   private handle(call: MeshServerStream): void {
+    const peer = call.getPeer();
+    let identity: ProxyIdentity | undefined;
     let session: Session | undefined;
-    let detach: (() => void) | undefined;
-    const finish = (): void => {
+    let detach: ((end: StreamEnd) => void) | undefined;
+    let done = false;
+    const waiting: ProxyMessage[] = [];
+    const finish = (end: StreamEnd): void => {
+      if (done) return;
+      done = true;
       if (!session) return;
       this.sessions.delete(session);
       this.metrics.connectedProxies.set(this.sessions.size);
-      this.log.info({ nodeId: session.hello.nodeId }, "proxy disconnected");
+      const nodeId = session.hello.nodeId;
+      const pending = session.pending();
+      if (pending !== undefined) this.rememberUnanswered(nodeId, pending);
+      this.log.info({ nodeId, end }, "proxy disconnected");
       session = undefined;
-      detach?.();
+      detach?.(end);
       this.hooks.onProxyChange?.();
     };
-    const refuse = (details: string): void => {
-      this.log.warn({ peer: call.getPeer(), details }, "stream refused");
-      call.emit("error", { code: grpc.status.INVALID_ARGUMENT, details });
+    const refuse = (code: grpc.status, reason: RefusalReason, details: string, nodeId?: string) => {
+      if (done) return;
+      done = true;
+      this.metrics.refusedStreams.inc({ reason });
+      this.log.warn({ peer, nodeId, reason, details }, "stream refused");
+      call.emit("error", { code, details });
     };
-    call.on("data", (m: ProxyMessage) => {
+    const onMessage = (m: ProxyMessage, id: ProxyIdentity): void => {
       if (!session) {
-        if (m.message !== "hello") return refuse("the first message must be a hello");
-        const problem = helloProblem(m.hello);
-        if (problem) return refuse(problem);
-        const h = m.hello;
-        const at = h.role === "sidecar" && h.address ? parseHostPort(h.address) : null;
-        if (at) {
-          const reg = this.hooks.register({
-            nodeId: h.nodeId,
-            service: h.app,
-            tag: h.tag || null,
-            address: at.address,
-            port: at.port,
-          });
-          if (typeof reg !== "function") return refuse(reg.error);
-          detach = reg;
+        if (m.message !== "hello") {
+          refuse(
+            grpc.status.INVALID_ARGUMENT,
+            "invalid_hello",
+            "the first message must be a hello",
+          );
+          return;
         }
-        session = new Session(this.nextId++, h, call, this.metrics);
-        this.sessions.add(session);
-        this.metrics.connectedProxies.set(this.sessions.size);
-        this.log.info(
-          { nodeId: h.nodeId, role: h.role, app: h.app, tag: h.tag || null, address: h.address },
-          "proxy connected",
-        );
-        session.offer(this.hooks.snapshot());
-        this.hooks.onProxyChange?.();
+        const accepted = this.accept(m.hello, id, peer, call);
+        if (accepted instanceof AuthError) {
+          refuse(accepted.status, accepted.reason, accepted.message, m.hello.nodeId);
+          return;
+        }
+        session = accepted.session;
+        detach = accepted.detach;
         return;
       }
-      if (m.message === "ack") {
-        if (session.answer(m.ack, false)) this.hooks.onProxyChange?.();
-      } else if (m.message === "nack") {
-        if (session.answer(m.nack, true)) {
-          this.log.warn(
-            { nodeId: session.hello.nodeId, keeps: m.nack.version, error: m.nack.error },
-            "proxy refused a snapshot",
-          );
-          this.hooks.onProxyChange?.();
-        }
-      }
+      const answer = m.message === "ack" ? m.ack : m.message === "nack" ? m.nack : undefined;
+      if (!answer || !session.answer(answer, m.message === "nack", this.hooks.snapshot().epoch))
+        return;
+      if (m.message === "nack")
+        this.log.warn(
+          {
+            nodeId: session.hello.nodeId,
+            keeps: m.nack.version,
+            code: m.nack.code,
+            error: m.nack.error,
+          },
+          m.nack.code === "DIVERGED"
+            ? "proxy holds another store's config and refused this one"
+            : "proxy refused a snapshot",
+        );
+      this.hooks.onProxyChange?.();
+    };
+    call.on("data", (m: ProxyMessage) => {
+      if (done) return;
+      if (identity) onMessage(m, identity);
+      else if (waiting.length < 4) waiting.push(m);
+      else
+        refuse(
+          grpc.status.INVALID_ARGUMENT,
+          "invalid_hello",
+          "too many messages before the credential was checked",
+        );
     });
     call.on("end", () => {
-      finish();
+      finish("closed");
       call.end();
     });
-    call.on("cancelled", finish);
-    call.on("error", finish);
-    call.on("close", finish);
+    call.on("cancelled", () => finish("closed"));
+    call.on("close", () => finish("closed"));
+    call.on("error", () => finish("failed"));
+    this.auth.authenticate(bearerOf(call.metadata)).then(
+      (id) => {
+        if (done) return;
+        identity = id;
+        for (const m of waiting.splice(0)) if (!done) onMessage(m, id);
+      },
+      (err: unknown) => {
+        const e =
+          err instanceof AuthError
+            ? err
+            : new AuthError(
+                grpc.status.UNAVAILABLE,
+                "auth_unavailable",
+                String((err as Error)?.message ?? err),
+              );
+        refuse(e.status, e.reason, e.message);
+      },
+    );
+  }
+
+  /** A hello from an authenticated stream: checked, registered, answered with the snapshot. */
+  private accept(
+    h: Hello,
+    id: ProxyIdentity,
+    peer: string,
+    call: MeshServerStream,
+  ): AuthError | { session: Session; detach: ((end: StreamEnd) => void) | undefined } {
+    const problem = helloProblem(h);
+    if (problem) return new AuthError(grpc.status.INVALID_ARGUMENT, "invalid_hello", problem);
+    const denied = helloRefusal(id, h, peer);
+    if (denied) return denied;
+    let detach: ((end: StreamEnd) => void) | undefined;
+    const at = h.role === "sidecar" && h.address ? parseHostPort(h.address) : null;
+    if (at) {
+      const reg = this.hooks.register({
+        nodeId: h.nodeId,
+        service: h.app,
+        tag: h.tag || null,
+        address: at.address,
+        port: at.port,
+        owner: id.key,
+      });
+      if ("error" in reg)
+        return new AuthError(grpc.status.INVALID_ARGUMENT, "invalid_hello", reg.error);
+      if ("taken" in reg)
+        return new AuthError(
+          grpc.status.ALREADY_EXISTS,
+          "node_id_taken",
+          `node id ${h.nodeId} is held by a live stream of another identity (${reg.taken.owner}); ${id.subject} cannot take it over`,
+        );
+      detach = reg;
+    }
+    const session = new Session(this.nextId++, h, id.subject, call, this.metrics);
+    const current = this.hooks.snapshot();
+    if (h.previousError !== "") {
+      const version = this.unanswered.get(h.nodeId);
+      session.refusedBefore(version, h.previousError);
+      this.log.warn(
+        { nodeId: h.nodeId, version: version ?? null, error: h.previousError },
+        "proxy could not take a snapshot and ended its stream",
+      );
+    }
+    this.unanswered.delete(h.nodeId);
+    const warning = helloWarning(h, current);
+    if (warning)
+      this.log.warn({ nodeId: h.nodeId, epoch: h.lastEpoch, version: h.lastVersion }, warning);
+    this.sessions.add(session);
+    this.metrics.connectedProxies.set(this.sessions.size);
+    this.log.info(
+      {
+        nodeId: h.nodeId,
+        role: h.role,
+        app: h.app,
+        tag: h.tag || null,
+        address: h.address,
+        identity: id.subject,
+      },
+      "proxy connected",
+    );
+    session.offer(current);
+    this.hooks.onProxyChange?.();
+    return { session, detach };
+  }
+
+  private rememberUnanswered(nodeId: string, version: string): void {
+    this.unanswered.delete(nodeId);
+    this.unanswered.set(nodeId, version);
+    if (this.unanswered.size > MAX_UNANSWERED) {
+      const oldest = this.unanswered.keys().next().value;
+      if (oldest !== undefined) this.unanswered.delete(oldest);
+    }
   }
 }

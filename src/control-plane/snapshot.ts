@@ -16,7 +16,7 @@ export const NODE_ID_KEY = "lanemesh.io/node-id";
  * document per registered sidecar, named after its node id and never clashing with a stored name.
  */
 export function buildSnapshot(
-  version: number,
+  store: { version: number; epoch: string; adopts: readonly string[] },
   resources: readonly unknown[],
   registered: readonly Registration[],
 ): BuiltSnapshot {
@@ -34,7 +34,15 @@ export function buildSnapshot(
   }
   for (const doc of registrationDocuments(resources, registered))
     endpoints.push(JSON.stringify(doc));
-  return { version: String(version), routes, groups, lanes, endpoints };
+  return {
+    version: String(store.version),
+    epoch: store.epoch,
+    adopts: [...store.adopts],
+    routes,
+    groups,
+    lanes,
+    endpoints,
+  };
 }
 
 /** The registered sidecars as Instance documents (what `get instances` also shows). */

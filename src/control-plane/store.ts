@@ -1,4 +1,5 @@
-// The control plane's file store: every resource and the version in one JSON file, replaced atomically; it never validates.
+// The control plane's file store: every resource, the version and the store's epoch in one JSON file, replaced atomically; it never validates.
+import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../runtime/atomic-file.js";
@@ -8,6 +9,13 @@ import type { Registration } from "./registry.js";
 export interface StoreState {
   /** Monotonically increasing; bumped by every committed change (resources or registry). */
   readonly version: number;
+  /**
+   * A random id made with the store and kept for its life: versions compare only within one
+   * epoch, so a proxy can tell another store's version 3 from this one's.
+   */
+  readonly epoch: string;
+  /** Epochs of other stores whose proxies may take this store's config (`lanemesh adopt`). */
+  readonly adopts: readonly string[];
   readonly resources: readonly unknown[];
   /**
    * The sidecars registered when this version was made, so that a restarted control plane serves
@@ -29,18 +37,37 @@ export class FileStore {
     private current: StoreState,
   ) {}
 
-  /** Load the data dir's file, or start empty at version 0 when there is none. */
+  /**
+   * Load the data dir's file, or create an empty store at version 0 with a new epoch when there
+   * is none (written at once, so the epoch outlives a restart before the first change). A store
+   * written before epochs existed gets one the same way.
+   */
   static async open(dataDir: string): Promise<FileStore> {
     const path = join(dataDir, FILE);
     let text: string;
     try {
       text = await readFile(path, "utf8");
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT")
-        return new FileStore(path, { version: 0, resources: [], registrations: [] });
-      throw new StoreError(`${path}: ${(err as Error).message}`);
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT")
+        throw new StoreError(`${path}: ${(err as Error).message}`);
+      const store = new FileStore(path, {
+        version: 0,
+        epoch: newEpoch(),
+        adopts: [],
+        resources: [],
+        registrations: [],
+      });
+      await store.write(store.current);
+      return store;
     }
-    let v: { format?: unknown; version?: unknown; resources?: unknown; registrations?: unknown };
+    let v: {
+      format?: unknown;
+      version?: unknown;
+      epoch?: unknown;
+      adopts?: unknown;
+      resources?: unknown;
+      registrations?: unknown;
+    };
     try {
       v = JSON.parse(text) as typeof v;
     } catch (err) {
@@ -54,9 +81,25 @@ export class FileStore {
     )
       throw new StoreError(`${path}: not a lanemesh control-plane store (format 1)`);
     const registrations = Array.isArray(v.registrations)
-      ? (v.registrations as Registration[]).filter(isRegistration)
+      ? (v.registrations as Registration[])
+          .filter(isRegistration)
+          .map((r) => ({ ...r, owner: typeof r.owner === "string" ? r.owner : "" }))
       : [];
-    return new FileStore(path, { version: v.version, resources: v.resources, registrations });
+    const adopts = Array.isArray(v.adopts)
+      ? v.adopts.filter((e): e is string => typeof e === "string")
+      : [];
+    const epoch = typeof v.epoch === "string" && v.epoch !== "" ? v.epoch : undefined;
+    const state = {
+      version: v.version,
+      epoch: epoch ?? newEpoch(),
+      adopts,
+      // Empty documents stored by versions before they were ignored at apply.
+      resources: v.resources.filter((r) => r !== null && r !== undefined),
+      registrations,
+    };
+    const store = new FileStore(path, state);
+    if (epoch === undefined) await store.write(state);
+    return store;
   }
 
   state(): StoreState {
@@ -67,23 +110,36 @@ export class FileStore {
   async commit(next: StoreState): Promise<void> {
     if (next.version <= this.current.version)
       throw new Error(`store version must grow: ${next.version} <= ${this.current.version}`);
+    if (next.epoch !== this.current.epoch) throw new Error("a store keeps its epoch");
+    await this.write(next);
+    this.current = next;
+  }
+
+  private async write(st: StoreState): Promise<void> {
     const body = JSON.stringify(
       {
         format: 1,
-        version: next.version,
-        resources: next.resources,
-        registrations: next.registrations,
+        version: st.version,
+        epoch: st.epoch,
+        adopts: st.adopts,
+        resources: st.resources,
+        registrations: st.registrations,
       },
       null,
       1,
     );
     await writeFileAtomic(this.path, `${body}\n`);
-    this.current = next;
   }
+}
+
+/** 16 random hex digits. */
+function newEpoch(): string {
+  return randomBytes(8).toString("hex");
 }
 
 function isRegistration(r: unknown): r is Registration {
   const x = r as Partial<Registration> | null;
+  // `owner` is optional: stores written before identities had none.
   return (
     typeof x?.nodeId === "string" &&
     typeof x.service === "string" &&

@@ -1,9 +1,11 @@
 // `lanemesh demo` end to end: starts the control plane, gateway, apps and sidecars as processes, applies the example lanes, shows the chains, then stops every process; it holds no routing logic.
 import { setMaxListeners } from "node:events";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { isAbsolute, join, relative } from "node:path";
 import { performance } from "node:perf_hooks";
+import { ensureSecrets } from "../control-plane/secrets.js";
+import { signToken } from "../control-plane/tokens.js";
 import { formatTally, runCheck, tallyOk } from "./check.js";
 import { type Child, ChildSet, CLI_PATH, type ExitStatus } from "./children.js";
 import { choosePorts, type PortWish } from "./ports.js";
@@ -22,6 +24,7 @@ import {
   type DemoPlan,
   type DemoPorts,
   demoPlan,
+  demoTokens,
   expectedInstances,
   type ProcessSpec,
 } from "./topology.js";
@@ -44,7 +47,11 @@ export interface DemoOptions {
    * Once the mesh is up: make the control plane findable by the CLI (the context file). Returns
    * the line to print and whether it worked (if not, the hints name --server).
    */
-  announce?: (server: string, controlPlane: string) => { ok: boolean; line: string };
+  announce?: (
+    server: string,
+    controlPlane: string,
+    adminToken: string,
+  ) => { ok: boolean; line: string };
   /** Called once the demo stops, whatever the reason (the context file's entry is removed). */
   withdraw?: () => void;
   /** Aborted on Ctrl-C or SIGTERM: stop everything and return. */
@@ -82,8 +89,20 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   const ports = chosen.ports;
   const root = mkdtempSync(join(tmpdir(), "lanemesh-demo-"));
   const logDir = join(root, "logs");
-  const dirs = { data: join(root, "control-plane"), state: join(root, "state") };
+  const dirs = {
+    data: join(root, "control-plane"),
+    state: join(root, "state"),
+    tokens: join(root, "tokens"),
+  };
   mkdirSync(logDir);
+  // The control plane's key and admin token, made now (it reads them when it starts), so that
+  // every proxy starts with its own token: real credentials, no bypass.
+  const secrets = await ensureSecrets(dirs.data);
+  mkdirSync(dirs.tokens, { mode: 0o700 });
+  for (const t of demoTokens(dirs)) {
+    const { token } = signToken(secrets.signingKey, { ...t, ttlSeconds: 7 * 86_400 });
+    writeFileSync(t.file, `${token}\n`, { mode: 0o600 });
+  }
 
   let stopping = false;
   let died: { child: Child; status: ExitStatus } | null = null;
@@ -119,7 +138,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const allReady = Promise.all(ready);
     allReady.catch(() => {}); // awaited below; this only keeps an early exit from leaving it unhandled
     await ready[0];
-    const applied = await applyScenario(server, scenario.docs);
+    const applied = await applyScenario(server, scenario.docs, secrets.adminToken);
     if (!applied.ok) throw new DemoError(`cannot apply the examples:\n${applied.message}`);
     await allReady;
     const want = { sidecars: DEMO_APPS.length, gateways: 1, minVersion: applied.version };
@@ -133,10 +152,15 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     if (o.check !== null) {
       code = await check(o, gateway, signal, o.check);
     } else {
-      const announced = o.announce?.(server, `127.0.0.1:${ports.grpc}`) ?? { ok: false, line: "" };
+      const announced = o.announce?.(server, `127.0.0.1:${ports.grpc}`, secrets.adminToken) ?? {
+        ok: false,
+        line: "",
+      };
       o.out(`control plane: HTTP ${server}, gRPC 127.0.0.1:${ports.grpc}\n`);
       if (announced.line !== "") o.out(`${announced.line}\n`);
-      o.out(`\n${demoHints(o, ports, announced.ok ? "" : ` --server ${server}`)}`);
+      o.out(
+        `\n${demoHints(o, ports, announced.ok ? "" : ` --server ${server} --api-token-file ${shown(secrets.adminTokenFile)}`)}`,
+      );
       await new Promise<void>((resolve) => {
         if (signal.aborted) resolve();
         else signal.addEventListener("abort", () => resolve(), { once: true });
@@ -165,7 +189,7 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   // A clean run leaves nothing behind; a failed one keeps its logs for the reader.
   const keep = code !== 0 && children.list().length > 0;
   rmSync(keep ? dirs.data : root, { recursive: true, force: true });
-  if (keep) rmSync(dirs.state, { recursive: true, force: true });
+  if (keep) for (const d of [dirs.state, dirs.tokens]) rmSync(d, { recursive: true, force: true });
   o.out(
     `stopped ${children.list().length} processes${keep ? ` (logs kept in ${logDir}; remove ${root} when done)` : ""}\n`,
   );

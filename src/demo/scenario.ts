@@ -58,9 +58,10 @@ export type Applied = { ok: true; version: number } | { ok: false; message: stri
 export async function applyScenario(
   server: string,
   docs: readonly RawDocument[],
+  adminToken: string,
 ): Promise<Applied> {
   const documents = docs.map((d) => ({ file: d.origin.file, doc: d.origin.doc, value: d.value }));
-  const r = await callServer(server, "POST", "v1/resources", { documents });
+  const r = await callServer(server, "POST", "v1/resources", { documents }, { token: adminToken });
   if (!r.ok) return { ok: false, message: r.message };
   return { ok: true, version: (r.body as { version: number }).version };
 }

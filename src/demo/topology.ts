@@ -100,6 +100,36 @@ export interface DemoDirs {
   data: string;
   /** The proxies' last good snapshots. */
   state: string;
+  /** One bootstrap token file per proxy (`<process name>.token`), written before they start. */
+  tokens: string;
+}
+
+/** The credential one proxy of the demo needs: what its token covers, and where it is kept. */
+export interface DemoToken {
+  file: string;
+  role: "sidecar" | "gateway";
+  services: string[];
+  gateways: string[];
+}
+
+/** Where the demo keeps the token of the proxy process `name`. */
+export function tokenFile(dirs: Pick<DemoDirs, "tokens">, name: string): string {
+  return `${dirs.tokens}/${name}.token`;
+}
+
+/** One token per proxy: the gateway's for gateway `default`, each sidecar's for its service only. */
+export function demoTokens(dirs: Pick<DemoDirs, "tokens">): DemoToken[] {
+  return [
+    { file: tokenFile(dirs, "gateway"), role: "gateway", services: [], gateways: ["default"] },
+    ...DEMO_APPS.map(
+      (a): DemoToken => ({
+        file: tokenFile(dirs, `sidecar-${a.key}`),
+        role: "sidecar",
+        services: [a.service],
+        gateways: [],
+      }),
+    ),
+  ];
 }
 
 export interface DemoPlan {
@@ -148,6 +178,8 @@ export function demoPlan(ports: DemoPorts, dirs: DemoDirs): DemoPlan {
       String(ports.gateway),
       "--admin-port",
       String(ports.gatewayAdmin),
+      "--token-file",
+      tokenFile(dirs, "gateway"),
       ...upstream,
     ],
     ready: { kind: "ready", adminPort: ports.gatewayAdmin },
@@ -192,6 +224,8 @@ export function demoPlan(ports: DemoPorts, dirs: DemoDirs): DemoPlan {
         String(p.outbound),
         "--admin-port",
         String(p.admin),
+        "--token-file",
+        tokenFile(dirs, `sidecar-${a.key}`),
         ...upstream,
       ],
       ready: { kind: "ready", adminPort: p.admin },

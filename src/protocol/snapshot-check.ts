@@ -6,6 +6,12 @@ import { type SnapshotMessage, snapshotDocuments } from "./wire.js";
 
 export type SnapshotContent = Pick<
   SnapshotMessage,
+  "version" | "routes" | "groups" | "lanes" | "endpoints" | "epoch" | "adopts"
+>;
+
+/** The parts of a snapshot the check reads. */
+export type SnapshotDocs = Pick<
+  SnapshotMessage,
   "version" | "routes" | "groups" | "lanes" | "endpoints"
 >;
 
@@ -27,7 +33,7 @@ const MAX_ERRORS = 10;
  * Validate a snapshot with the same validator as files (`validateResources`), check every
  * document sits in the field of its kind, and re-check the endpoints the pickers will read.
  */
-export function checkSnapshot(s: SnapshotContent): CheckedSnapshot {
+export function checkSnapshot(s: SnapshotDocs): CheckedSnapshot {
   if (!/^\d+$/.test(s.version)) return { ok: false, error: `bad snapshot version "${s.version}"` };
   const { docs, error } = snapshotDocuments(s);
   if (error !== null) return { ok: false, error };

@@ -17,6 +17,8 @@ export interface Hello {
   gateway: string;
   lastVersion: string;
   proxyVersion: string;
+  lastEpoch: string;
+  previousError: string;
 }
 
 /** A snapshot on the wire: each string is one JSON resource document. */
@@ -27,6 +29,8 @@ export interface SnapshotMessage {
   groups: string[];
   lanes: string[];
   endpoints: string[];
+  epoch: string;
+  adopts: string[];
 }
 
 export interface Ack {
@@ -38,7 +42,12 @@ export interface Nack {
   version: string;
   nonce: string;
   error: string;
+  /** NackCode, or "" from an older proxy. */
+  code: string;
 }
+
+/** Why a proxy refused a snapshot (Nack.code). */
+export type NackCode = "INVALID" | "DOWNGRADE" | "DIVERGED";
 
 /** proto-loader sets `message` to the name of the oneof member that is present. */
 export type ProxyMessage =
@@ -58,7 +67,7 @@ export type MeshStream = grpc.ClientDuplexStream<
 export type MeshServerStream = grpc.ServerDuplexStream<ProxyMessage, ControlMessage>;
 
 export interface MeshClient extends grpc.Client {
-  Stream(options?: grpc.CallOptions): MeshStream;
+  Stream(metadata?: grpc.Metadata, options?: grpc.CallOptions): MeshStream;
 }
 
 interface MeshDefinition {
@@ -97,6 +106,57 @@ export const KEEPALIVE_OPTIONS: grpc.ChannelOptions = {
   "grpc.keepalive_timeout_ms": 10_000,
   "grpc.keepalive_permit_without_calls": 1,
 };
+
+/**
+ * The largest message a proxy takes (its gRPC receive limit; grpc-js's default is 4 MiB). A
+ * proxy re-validates and compiles a snapshot on every push: 16 MiB of lanes (about 70,000) take
+ * it seconds and a few hundred MB on a small machine, so the control plane's own bound
+ * (`--max-snapshot-bytes`, DEFAULT_MAX_SNAPSHOT_BYTES) is lower, and this leaves room above it
+ * for the instances sidecars register after an apply.
+ */
+export const PROXY_MAX_RECEIVE_BYTES = 64 * 1024 * 1024;
+
+/** The control plane's default bound on an encoded snapshot, checked when a change is applied. */
+export const DEFAULT_MAX_SNAPSHOT_BYTES = 16 * 1024 * 1024;
+
+/** Channel options of a proxy's stream: keepalive and the receive limit above. */
+export const PROXY_CHANNEL_OPTIONS: grpc.ChannelOptions = {
+  ...KEEPALIVE_OPTIONS,
+  "grpc.max_receive_message_length": PROXY_MAX_RECEIVE_BYTES,
+};
+
+/** Bytes of a varint. */
+function varintSize(n: number): number {
+  let size = 1;
+  while (n >= 0x80) {
+    n = Math.floor(n / 0x80);
+    size++;
+  }
+  return size;
+}
+
+/** Bytes of one length-delimited field with a one-byte tag. */
+function fieldSize(byteLength: number): number {
+  return 1 + varintSize(byteLength) + byteLength;
+}
+
+/**
+ * The encoded size of `ControlMessage{snapshot}` as protobuf puts it on the wire (each string
+ * field: tag, length, UTF-8 bytes); `nonceBytes` stands for the per-push nonce added on send.
+ */
+export function encodedSnapshotSize(
+  s: Pick<
+    SnapshotMessage,
+    "version" | "routes" | "groups" | "lanes" | "endpoints" | "epoch" | "adopts"
+  >,
+  nonceBytes = 32,
+): number {
+  let inner = fieldSize(Buffer.byteLength(s.version)) + fieldSize(nonceBytes);
+  inner += fieldSize(Buffer.byteLength(s.epoch));
+  for (const list of [s.routes, s.groups, s.lanes, s.endpoints, s.adopts])
+    for (const doc of list) inner += fieldSize(Buffer.byteLength(doc));
+  return fieldSize(inner);
+}
 
 /** The resource documents of a snapshot, in order routes, groups, lanes, endpoints. */
 export function snapshotDocuments(

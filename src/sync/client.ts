@@ -1,21 +1,24 @@
-// The proxy's subscription to the control plane: one gRPC stream, ACK/NACK, backoff, fail-static; it never decides a route.
+// The proxy's subscription to the control plane: one authenticated gRPC stream, ordered snapshots, ACK/NACK, backoff, fail-static; it never decides a route.
 import * as grpc from "@grpc/grpc-js";
 import type { Endpoint, RuleSet } from "../config/types.js";
 import type { LiveConfig } from "../live/live-config.js";
 import { checkSnapshot, type SnapshotContent } from "../protocol/snapshot-check.js";
 import {
   type ControlMessage,
-  KEEPALIVE_OPTIONS,
   type MeshClient,
   type MeshStream,
   meshDefinition,
+  type NackCode,
+  PROXY_CHANNEL_OPTIONS,
   type SnapshotMessage,
 } from "../protocol/wire.js";
 import { backoffDelay } from "../runtime/backoff.js";
 import { type Clock, realClock, type TimerHandle } from "../runtime/clock.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
-import { LastGoodStore } from "./last-good.js";
+import { readCredential } from "./credentials.js";
+import { LastGoodStore, type LoadedSnapshot } from "./last-good.js";
+import { type Held, orderOf } from "./ordering.js";
 
 export interface SyncHello {
   nodeId: string;
@@ -37,6 +40,13 @@ export interface SyncOptions {
   metrics: ProxyMetrics;
   /** Where the last good snapshot is persisted. */
   stateFile: string;
+  /**
+   * The proxy's credential (`--token-file`): a bootstrap token or a projected ServiceAccount
+   * token, read again at every connect. None: the stream carries no credential.
+   */
+  tokenFile?: string;
+  /** The largest snapshot this proxy takes (tests). Default PROXY_MAX_RECEIVE_BYTES. */
+  maxReceiveBytes?: number;
   log: Logger;
   /**
    * false: take only the rules from the control plane and leave endpoints to another discovery
@@ -58,6 +68,8 @@ export interface SyncStatus {
   detail: {
     connected: boolean;
     version: string | null;
+    /** Store epoch of the config in force. */
+    epoch: string | null;
     source: ConfigSource | null;
     /** Seconds since the config in force was last known current; 0 while connected. */
     ageSeconds: number | null;
@@ -70,6 +82,17 @@ export interface Subscription {
   /** Stop reconnecting, end the stream and wait for the state file to be written. */
   close(): Promise<void>;
 }
+
+/** NACK errors are cut to this many characters (the control plane receives at most 4 MiB). */
+const MAX_NACK_ERROR = 8192;
+
+/** Stream ends that mean the control plane refused this proxy's credential or hello. */
+const REFUSALS = new Set([
+  grpc.status.UNAUTHENTICATED,
+  grpc.status.PERMISSION_DENIED,
+  grpc.status.ALREADY_EXISTS,
+  grpc.status.INVALID_ARGUMENT,
+]);
 
 /** Connect, hello, then apply/ACK or NACK every snapshot; reconnects until closed. */
 export function startSync(opts: SyncOptions): Subscription {
@@ -91,6 +114,12 @@ class SyncClient implements Subscription {
   /** When the config in force was last known to be the control plane's current one. */
   private confirmedAt = 0;
   private lastError: string | null = null;
+  /** The last error logged at error level, so a refusal repeated at every retry is logged once. */
+  private loggedError: string | null = null;
+  /** Why this proxy ended its previous stream itself; said in the next hello. */
+  private previousError = "";
+  /** The persisted snapshot, read before the first connect (its epoch and version are held). */
+  private persisted: LoadedSnapshot | undefined;
   private persistedTried = false;
   private bootTimer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
@@ -106,7 +135,10 @@ class SyncClient implements Subscription {
     );
     const { Client } = meshDefinition();
     this.client = new Client(opts.target, grpc.credentials.createInsecure(), {
-      ...KEEPALIVE_OPTIONS,
+      ...PROXY_CHANNEL_OPTIONS,
+      ...(opts.maxReceiveBytes === undefined
+        ? {}
+        : { "grpc.max_receive_message_length": opts.maxReceiveBytes }),
       // Our own backoff paces the streams; keep the channel's reconnects quick underneath it.
       "grpc.initial_reconnect_backoff_ms": 200,
       "grpc.max_reconnect_backoff_ms": 2000,
@@ -115,13 +147,17 @@ class SyncClient implements Subscription {
     this.ageTimer.unref();
   }
 
+  /** Read the persisted snapshot first: its epoch and version are what the proxy holds. */
   start(): void {
     this.opts.metrics.controlPlaneConnected.set(0);
     this.bootTimer = this.clock.setTimeout(() => {
       this.bootTimer = undefined;
       void this.startFromPersisted("control plane not reached in time");
     }, this.opts.bootTimeoutMs ?? 1500);
-    this.connect();
+    void this.store.load().then((loaded) => {
+      this.persisted = loaded;
+      this.connect();
+    });
   }
 
   status(): SyncStatus {
@@ -131,6 +167,7 @@ class SyncClient implements Subscription {
       detail: {
         connected: this.connected,
         version: this.lastGood?.version ?? current?.version ?? null,
+        epoch: this.lastGood?.epoch || null,
         source: this.source,
         ageSeconds: this.lastGood ? this.ageSeconds() : null,
         lastError: this.lastError,
@@ -154,9 +191,17 @@ class SyncClient implements Subscription {
 
   private connect(): void {
     if (this.closed) return;
-    const call = this.client.Stream();
+    const credential = readCredential(this.opts.tokenFile);
+    if (!credential.ok) {
+      this.refused(credential.error);
+      if (!this.lastGood) void this.startFromPersisted(credential.error);
+      this.retry();
+      return;
+    }
+    const call = this.client.Stream(credential.metadata);
     this.call = call;
     const h = this.opts.hello;
+    const held = this.held();
     call.write({
       hello: {
         nodeId: h.nodeId,
@@ -165,8 +210,10 @@ class SyncClient implements Subscription {
         tag: h.tag ?? "",
         address: h.address ?? "",
         gateway: h.gateway ?? "",
-        lastVersion: this.lastGood?.version ?? "",
+        lastVersion: held?.version ?? "",
         proxyVersion: h.proxyVersion ?? "",
+        lastEpoch: held?.epoch ?? "",
+        previousError: this.previousError,
       },
     });
     call.on("data", (m: ControlMessage) => this.onMessage(call, m));
@@ -177,6 +224,8 @@ class SyncClient implements Subscription {
   private onMessage(call: MeshStream, m: ControlMessage): void {
     if (call !== this.call) return;
     this.attempt = 0;
+    this.previousError = "";
+    this.loggedError = null;
     if (!this.connected) {
       this.connected = true;
       this.opts.metrics.controlPlaneConnected.set(1);
@@ -185,7 +234,36 @@ class SyncClient implements Subscription {
     if (m.snapshot) this.onSnapshot(call, m.snapshot);
   }
 
+  /** The config this proxy holds: in force, else persisted (not in force yet). */
+  private held(): Held | undefined {
+    if (this.lastGood) return { epoch: this.lastGood.epoch, version: this.lastGood.version };
+    const p = this.persisted;
+    return p?.ok ? { epoch: p.snapshot.epoch, version: p.snapshot.version } : undefined;
+  }
+
+  private nack(call: MeshStream, s: SnapshotMessage, code: NackCode, error: string): void {
+    call.write({
+      nack: {
+        version: this.lastGood?.version ?? "",
+        nonce: s.nonce,
+        error: error.slice(0, MAX_NACK_ERROR),
+        code,
+      },
+    });
+  }
+
   private onSnapshot(call: MeshStream, s: SnapshotMessage): void {
+    const order = orderOf(this.held(), s);
+    if (!order.ok) {
+      this.opts.metrics.configOutOfOrder.inc({ reason: order.code.toLowerCase() });
+      this.lastError = order.error;
+      const fields = { offered: { epoch: s.epoch, version: s.version }, held: this.held() };
+      if (order.code === "DIVERGED") this.opts.log.error(fields, order.error);
+      else this.opts.log.warn(fields, order.error);
+      this.nack(call, s, order.code, order.error);
+      if (!this.lastGood) void this.startFromPersisted("the control plane offered an older config");
+      return;
+    }
     const checked = checkSnapshot(s);
     let error = checked.ok ? null : checked.error;
     if (checked.ok) {
@@ -202,12 +280,14 @@ class SyncClient implements Subscription {
         { version: s.version, keeping: this.lastGood?.version ?? null, error },
         "snapshot rejected",
       );
-      call.write({ nack: { version: this.lastGood?.version ?? "", nonce: s.nonce, error } });
+      this.nack(call, s, "INVALID", error);
       return;
     }
     this.clearBootTimer();
     this.lastGood = {
       version: s.version,
+      epoch: s.epoch,
+      adopts: s.adopts,
       routes: s.routes,
       groups: s.groups,
       lanes: s.lanes,
@@ -226,12 +306,33 @@ class SyncClient implements Subscription {
     if (call !== this.call) return;
     this.call = undefined;
     if (this.closed) return;
-    this.lastError = `control plane stream ended: ${grpc.status[st.code] ?? st.code} ${st.details}`;
+    const ended = `${grpc.status[st.code] ?? st.code} ${st.details}`;
+    this.lastError = `control plane stream ended: ${ended}`;
+    if (st.code === grpc.status.RESOURCE_EXHAUSTED) {
+      // A snapshot over the receive limit: the control plane hears it in the next hello.
+      this.previousError = `RESOURCE_EXHAUSTED: ${st.details}`;
+      this.opts.metrics.configRejected.inc();
+      this.lastError = `a snapshot was larger than this proxy takes: ${ended}`;
+      this.opts.log.error({ error: this.lastError }, "snapshot refused: too large");
+    } else if (REFUSALS.has(st.code))
+      this.refused(`the control plane refused this proxy: ${ended}`);
     if (this.connected) {
       this.markDisconnected();
       this.opts.log.warn({ error: this.lastError }, "disconnected from control plane");
     }
     if (!this.lastGood) void this.startFromPersisted(this.lastError);
+    this.retry();
+  }
+
+  /** A refusal of this proxy (its credential or hello): an error line, once per distinct reason. */
+  private refused(error: string): void {
+    this.lastError = error;
+    if (this.loggedError === error) return;
+    this.loggedError = error;
+    this.opts.log.error({ error }, "not accepted by the control plane; retrying");
+  }
+
+  private retry(): void {
     const delay = backoffDelay(this.attempt++, {
       ...this.opts.backoff,
       ...(this.opts.random ? { random: this.opts.random } : {}),
@@ -256,7 +357,7 @@ class SyncClient implements Subscription {
     if (this.persistedTried || this.lastGood || this.closed) return;
     this.persistedTried = true;
     this.clearBootTimer();
-    const loaded = await this.store.load();
+    const loaded = this.persisted ?? (await this.store.load());
     if (this.lastGood || this.closed) return; // a live snapshot won the race
     if (!loaded.ok) {
       this.opts.log.warn(

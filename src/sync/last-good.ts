@@ -30,6 +30,8 @@ export class LastGoodStore {
     const p: PersistedSnapshot = {
       format: 1,
       version: s.version,
+      epoch: s.epoch,
+      adopts: s.adopts,
       confirmedAt,
       routes: s.routes,
       groups: s.groups,
@@ -69,7 +71,10 @@ export class LastGoodStore {
           reason: "unreadable",
           detail: `${this.path}: not a lanemesh state file`,
         };
-      return { ok: true, snapshot: v as PersistedSnapshot };
+      // Files written before epochs existed have none: "" (unknown) and no adoptions.
+      const epoch = typeof v.epoch === "string" ? v.epoch : "";
+      const adopts = Array.isArray(v.adopts) ? v.adopts.filter((e) => typeof e === "string") : [];
+      return { ok: true, snapshot: { ...(v as PersistedSnapshot), epoch, adopts } };
     } catch (err) {
       return { ok: false, reason: "unreadable", detail: `${this.path}: ${(err as Error).message}` };
     }

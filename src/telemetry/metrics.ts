@@ -84,6 +84,13 @@ export class ProxyMetrics {
     ["direction", "path"],
   );
 
+  readonly configOutOfOrder = counter(
+    this.registry,
+    "lanemesh_config_out_of_order_total",
+    "Snapshots refused because they would take the config back: reason downgrade (a lower version of the store epoch in force) or diverged (another store's config, not adopting ours).",
+    ["reason"],
+  );
+
   readonly configAge = gauge(
     this.registry,
     "lanemesh_config_age_seconds",

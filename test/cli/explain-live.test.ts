@@ -36,6 +36,8 @@ describe("explain --server (live config)", () => {
       "apply",
       "--server",
       cp.url,
+      "--token",
+      cp.adminToken,
       "-f",
       ex("mall-routes.yaml"),
       "-f",
@@ -80,7 +82,7 @@ describe("explain --server (live config)", () => {
       });
 
   it("LANEMESH_SERVER works too, and follows an apply (a closed lane)", async () => {
-    const env = { LANEMESH_SERVER: cp.url };
+    const env = { LANEMESH_SERVER: cp.url, LANEMESH_API_TOKEN: cp.adminToken };
     const before = await runCli(["explain", "--json", "-H", "canary: gray", "/a"], env);
     assert.equal(JSON.parse(before.stdout).tag, "gray", before.stderr);
     const closed = await runCli(["apply", "-f", ex("mall-gray-closed.yaml")], env);

@@ -26,7 +26,7 @@ test("apply, get and delete through the CLI", async (t) => {
   const instances = join(dir.path, "instances.yaml");
   writeFileSync(rules, yaml(mallRules()));
   writeFileSync(instances, yaml([instance("a-base", "sc-a", 7001)]));
-  const server = ["--server", cp.url];
+  const server = ["--server", cp.url, "--token", cp.adminToken];
 
   const applied = await runCli(["apply", "-f", rules, instances, ...server]);
   assert.equal(applied.code, 0, applied.stderr);
@@ -39,7 +39,10 @@ test("apply, get and delete through the CLI", async (t) => {
     rules,
     yaml([...mallRules().slice(0, 2), headerLane("gray", "mall", "gray", false)]),
   );
-  const again = await runCli(["apply", "-f", rules], { LANEMESH_SERVER: cp.url });
+  const again = await runCli(["apply", "-f", rules], {
+    LANEMESH_SERVER: cp.url,
+    LANEMESH_API_TOKEN: cp.adminToken,
+  });
   assert.equal(again.code, 0, again.stderr);
   assert.match(again.stdout, /^route\.lanemesh\.io\/a-route unchanged$/m);
   assert.match(again.stdout, /^lane\.lanemesh\.io\/gray configured$/m);
@@ -104,7 +107,12 @@ test("`lanemesh control-plane` reads its flags from the environment, stores in i
     LANEMESH_HTTP_PORT: String(httpPort),
     LANEMESH_DATA_DIR: join(dir.path, "data"),
   };
-  const server = ["--server", `http://127.0.0.1:${httpPort}`];
+  const server = [
+    "--server",
+    `http://127.0.0.1:${httpPort}`,
+    "--api-token-file",
+    join(dir.path, "data", "admin.token"),
+  ];
   const rules = join(dir.path, "rules.yaml");
   writeFileSync(rules, yaml(mallRules()));
 

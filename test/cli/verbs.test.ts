@@ -27,7 +27,7 @@ describe("verbs against a control plane", () => {
   before(async () => {
     dir = tempDir("verbs");
     cp = await startControlPlane({ dataDir: dir.path, grpcPort: 0, httpPort: 0, log: silentLog });
-    server = ["--server", cp.url];
+    server = ["--server", cp.url, "--token", cp.adminToken];
     const applied = await runCli(["apply", ...SCENARIO, ...server]);
     assert.equal(applied.code, 0, applied.stderr);
   });
@@ -143,11 +143,20 @@ describe("verbs against a control plane", () => {
   it("the context file: used without --server; --server and LANEMESH_SERVER win; a stale one is named and skipped", async () => {
     const file = join(dir.path, "ctx", "config");
     mkdirSync(join(dir.path, "ctx"));
-    useContext(file, { name: "here", server: cp.url, pid: process.pid });
+    useContext(file, { name: "here", server: cp.url, token: cp.adminToken, pid: process.pid });
     const ctx = { LANEMESH_CONFIG: file };
     const viaContext = await runCli(["get", "lanes"], ctx);
     assert.equal(viaContext.code, 0, viaContext.stderr);
     assert.match(viaContext.stdout, /^gray\s+mall/m);
+    // A change needs the admin token: the context's is sent (a demo writes its own there).
+    const change = await runCli(["apply", ...SCENARIO], ctx);
+    assert.equal(change.code, 0, change.stderr);
+    useContext(file, { name: "here", server: cp.url, pid: process.pid });
+    const noToken = await runCli(["apply", ...SCENARIO], {
+      ...ctx,
+      LANEMESH_DATA_DIR: join(dir.path, "no-such-data-dir"),
+    });
+    assert.match(noToken.stderr, /LANEMESH_UNAUTHORIZED/);
     const [port] = await freePorts(1);
     const dead = `http://127.0.0.1:${port}`;
     const flag = await runCli(["get", "lanes", "--server", dead], ctx);

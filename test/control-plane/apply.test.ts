@@ -69,7 +69,7 @@ test("canonicalJson ignores key order only", () => {
 
 test("buildSnapshot sorts documents into fields and adds registered sidecars with unique names", () => {
   const s = buildSnapshot(
-    4,
+    { version: 4, epoch: "e1", adopts: [] },
     [
       headerLane("l1", "g", "t"),
       route("r1", "/1", "s"),
@@ -77,11 +77,20 @@ test("buildSnapshot sorts documents into fields and adds registered sidecars wit
       group("g", ["r1"], ["s"]),
     ],
     [
-      { nodeId: "Node_A", service: "s", tag: "t", address: "10.0.0.1", port: 80, since: 0 },
-      { nodeId: "b", service: "s", tag: null, address: "10.0.0.2", port: 81, since: 0 },
+      {
+        nodeId: "Node_A",
+        service: "s",
+        tag: "t",
+        address: "10.0.0.1",
+        port: 80,
+        since: 0,
+        owner: "",
+      },
+      { nodeId: "b", service: "s", tag: null, address: "10.0.0.2", port: 81, since: 0, owner: "" },
     ],
   );
   assert.equal(s.version, "4");
+  assert.equal(s.epoch, "e1");
   assert.deepEqual(
     [s.routes.length, s.groups.length, s.lanes.length, s.endpoints.length],
     [1, 1, 1, 3],
@@ -119,6 +128,8 @@ test("helloProblem and registrationProblem refuse hellos that cannot be served",
     gateway: "",
     lastVersion: "",
     proxyVersion: "",
+    lastEpoch: "",
+    previousError: "",
   };
   const cases: [Partial<Hello>, RegExp | null][] = [
     [{}, null],
@@ -140,6 +151,7 @@ test("helloProblem and registrationProblem refuse hellos that cannot be served",
       tag: "gray",
       address: "127.0.0.1",
       port: 1,
+      owner: "",
     }),
     null,
   );
@@ -150,6 +162,7 @@ test("helloProblem and registrationProblem refuse hellos that cannot be served",
       tag: null,
       address: "127.0.0.1",
       port: 1,
+      owner: "",
     }) ?? "",
     /spec\.service/,
   );
@@ -160,6 +173,7 @@ test("helloProblem and registrationProblem refuse hellos that cannot be served",
       tag: "base",
       address: "127.0.0.1",
       port: 1,
+      owner: "",
     }) ?? "",
     /spec\.tag/,
   );

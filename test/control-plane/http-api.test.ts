@@ -11,7 +11,7 @@ import {
   type SnapshotMessage,
 } from "../../src/protocol/wire.js";
 import { VirtualClock } from "../helpers/clock.js";
-import { docs, gauge, startCp, subscribe } from "../helpers/control-plane.js";
+import { admin, bearer, docs, gauge, startCp, subscribe } from "../helpers/control-plane.js";
 import {
   headerLane,
   instance,
@@ -25,7 +25,7 @@ import {
 test("apply: a subscribed proxy receives the snapshot and ACKs it; /v1/proxies shows the version", async (t) => {
   const dir = tempDir("cp-api");
   const cp = await startCp(dir.path);
-  const proxy = subscribe(cp.grpcTarget, `${dir.path}/proxy-state.json`);
+  const proxy = subscribe(cp.grpcTarget, `${dir.path}/proxy-state.json`, "gw-1", cp);
   t.after(async () => {
     await proxy.sub.close();
     await cp.close();
@@ -34,8 +34,8 @@ test("apply: a subscribed proxy receives the snapshot and ACKs it; /v1/proxies s
   await proxy.at("0");
   assert.equal(proxy.sub.status().ready, true, "an empty snapshot is a config too");
 
-  const r = await callServer(
-    cp.url,
+  const r = await admin(
+    cp,
     "POST",
     "v1/resources",
     docs([...mallRules(), instance("a-base", "sc-a", 7001)]),
@@ -95,12 +95,19 @@ test("apply: a subscribed proxy receives the snapshot and ACKs it; /v1/proxies s
   const st = proxy.sub.status();
   assert.deepEqual(
     { ...st.detail, lastError: null },
-    { connected: true, version: "1", source: "control-plane", ageSeconds: 0, lastError: null },
+    {
+      connected: true,
+      version: "1",
+      epoch: cp.controlPlane.current().epoch,
+      source: "control-plane",
+      ageSeconds: 0,
+      lastError: null,
+    },
   );
 
   // The same batch again changes nothing and bumps no version.
-  const again = await callServer(
-    cp.url,
+  const again = await admin(
+    cp,
     "PUT",
     "v1/resources",
     docs([...mallRules(), instance("a-base", "sc-a", 7001)]),
@@ -114,8 +121,8 @@ test("apply: a subscribed proxy receives the snapshot and ACKs it; /v1/proxies s
   );
 
   // Closing the lane reaches the proxy too.
-  const closed = await callServer(
-    cp.url,
+  const closed = await admin(
+    cp,
     "POST",
     "v1/resources",
     docs([headerLane("gray", "mall", "gray", false)]),
@@ -141,12 +148,12 @@ test("a bad batch is refused with 422 and changes nothing; deletes that break th
     await cp.close();
     dir.remove();
   });
-  assert.ok((await callServer(cp.url, "POST", "v1/resources", docs(mallRules()))).ok);
+  assert.ok((await admin(cp, "POST", "v1/resources", docs(mallRules()))).ok);
   const before = await callServer(cp.url, "GET", "v1/resources/routes");
   const snapshotBefore = cp.controlPlane.current();
 
-  const bad = await callServer(
-    cp.url,
+  const bad = await admin(
+    cp,
     "POST",
     "v1/resources",
     docs([route("b-route", "/b", "sc-b"), headerLane("blue", "no-such-group", "blue")], "bad.yaml"),
@@ -168,14 +175,14 @@ test("a bad batch is refused with 422 and changes nothing; deletes that break th
   // YAML bodies are parsed server side; syntax errors are 422 with the file name given.
   const yaml = await fetch(`${cp.url}/v1/resources?file=x.yaml`, {
     method: "POST",
-    headers: { "content-type": "application/yaml" },
+    headers: { "content-type": "application/yaml", authorization: `Bearer ${cp.adminToken}` },
     body: "kind: Route\nmetadata: {name: [\n",
   });
   assert.equal(yaml.status, 422);
   const yamlErrors = (await yaml.json()) as { errors: { file: string }[] };
   assert.equal(yamlErrors.errors[0]?.file, "x.yaml");
 
-  const del = await callServer(cp.url, "DELETE", "v1/resources/lanegroups/mall");
+  const del = await admin(cp, "DELETE", "v1/resources/lanegroups/mall");
   assert.equal(del.status, 422);
   assert.match(del.ok ? "" : del.message, /Lane\/gray\): spec\.group/);
   assert.equal(
@@ -184,12 +191,12 @@ test("a bad batch is refused with 422 and changes nothing; deletes that break th
     "still there",
   );
 
-  const missing = await callServer(cp.url, "DELETE", "v1/resources/lanes/nope");
+  const missing = await admin(cp, "DELETE", "v1/resources/lanes/nope");
   assert.equal(missing.status, 404);
   assert.match(missing.ok ? "" : missing.message, /LANEMESH_NOT_FOUND/);
   assert.equal((await callServer(cp.url, "GET", "v1/resources/gateways")).status, 404);
 
-  const ok = await callServer(cp.url, "DELETE", "v1/resources/lanes/gray");
+  const ok = await admin(cp, "DELETE", "v1/resources/lanes/gray");
   assert.ok(ok.ok);
   assert.equal(cp.controlPlane.version(), 2);
   const lanes = await callServer(cp.url, "GET", "v1/resources/lanes");
@@ -215,7 +222,16 @@ test("pushes are coalesced per stream: one in flight, then only the latest versi
   });
   const received: SnapshotMessage[] = [];
   let wake = () => {};
-  const call = client.Stream();
+  const call = client.Stream(
+    bearer(
+      cp.controlPlane.issueToken({
+        role: "gateway",
+        services: [],
+        gateways: ["default"],
+        ttlSeconds: 60,
+      }).token,
+    ),
+  );
   call.on("error", () => {});
   call.on("data", (m: ControlMessage) => {
     if (m.snapshot) received.push(m.snapshot);
@@ -235,8 +251,7 @@ test("pushes are coalesced per stream: one in flight, then only the latest versi
 
   // Three changes while the first push is unanswered.
   const rules = mallRules();
-  for (const doc of rules)
-    assert.ok((await callServer(cp.url, "POST", "v1/resources", docs([doc]))).ok);
+  for (const doc of rules) assert.ok((await admin(cp, "POST", "v1/resources", docs([doc]))).ok);
   clock.advance(5000); // past the debounce: the push is offered but must wait for the answer
   const pushes = async () =>
     Number(

@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { callServer } from "../../src/control-plane/api-client.js";
 import { startControlPlane } from "../../src/control-plane/control-plane.js";
 import { type ControlMessage, type MeshClient, meshDefinition } from "../../src/protocol/wire.js";
+import { admin, bearer, proxyToken } from "../helpers/control-plane.js";
 import { headerLane, mallRules, silentLog, tempDir, when } from "../helpers/sync-fixtures.js";
 
 const PROXIES = 200;
@@ -17,10 +17,11 @@ class SimulatedProxy {
   ackedAt = 0;
   lanes: string[] = [];
 
-  constructor(target: string, i: number, onAck: () => void) {
+  constructor(target: string, i: number, tokens: Record<string, string>, onAck: () => void) {
     const { Client } = meshDefinition();
     this.client = new Client(target, grpc.credentials.createInsecure());
-    const call = this.client.Stream();
+    const app = ["sc-a", "sc-b", "sc-c"][i % 3] as string;
+    const call = this.client.Stream(bearer(tokens[app] as string));
     call.on("error", () => {});
     call.on("data", (m: ControlMessage) => {
       const s = m.snapshot;
@@ -31,7 +32,6 @@ class SimulatedProxy {
       this.lanes = s.lanes;
       onAck();
     });
-    const app = ["sc-a", "sc-b", "sc-c"][i % 3] as string;
     call.write({
       hello: {
         nodeId: `sim-${i}`,
@@ -59,7 +59,7 @@ test(`${PROXIES} subscribed proxies all ACK a change`, async (t) => {
     dir.remove();
   });
   const apply = async (values: unknown[]) => {
-    const r = await callServer(cp.url, "POST", "v1/resources", {
+    const r = await admin(cp, "POST", "v1/resources", {
       documents: values.map((value, doc) => ({ file: "scale.yaml", doc, value })),
     });
     assert.ok(r.ok, r.ok ? "" : r.message);
@@ -75,8 +75,13 @@ test(`${PROXIES} subscribed proxies all ACK a change`, async (t) => {
     listeners.add(cb);
     return () => listeners.delete(cb);
   };
+  // One bootstrap token per service, shared by its instances as a deployment shares a secret.
+  const tokens = Object.fromEntries(
+    ["sc-a", "sc-b", "sc-c"].map((app) => [app, proxyToken(cp, "sidecar", app)]),
+  );
   const joinStart = performance.now();
-  for (let i = 0; i < PROXIES; i++) proxies.push(new SimulatedProxy(cp.grpcTarget, i, notify));
+  for (let i = 0; i < PROXIES; i++)
+    proxies.push(new SimulatedProxy(cp.grpcTarget, i, tokens, notify));
 
   // Every proxy joined and settled on the version that includes all 200 registrations.
   const cpi = cp.controlPlane;

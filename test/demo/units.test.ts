@@ -19,6 +19,7 @@ import {
   consecutivePorts,
   DEMO_APPS,
   demoPlan,
+  demoTokens,
   expectedInstances,
   RANGE_PORTS,
 } from "../../src/demo/topology.js";
@@ -108,7 +109,7 @@ describe("demo plan", () => {
     { gateway: 8080, grpc: 15010, http: 15014 },
     consecutivePorts(20000) ?? [],
   );
-  const plan = demoPlan(ports, { data: "/d", state: "/s" });
+  const plan = demoPlan(ports, { data: "/d", state: "/s", tokens: "/t" });
 
   it("--base-port: consecutive ports for the gateway's admin and the apps, all distinct, none past 65535", () => {
     assert.equal(consecutivePorts(65535), null);
@@ -158,7 +159,22 @@ describe("demo plan", () => {
       assert.equal(arg("--bind"), "127.0.0.1", p.name);
       assert.equal(arg("--state-dir"), "/s", p.name);
       assert.equal(p.args.includes("--rules"), false, p.name);
+      assert.equal(arg("--token-file"), `/t/${p.name}.token`, `${p.name}: its own credential`);
     }
+    // One token per proxy, covering its own service (or the gateway) only.
+    assert.deepEqual(
+      demoTokens({ tokens: "/t" }).map(
+        (t) => `${t.file} ${t.role} ${[...t.services, ...t.gateways]}`,
+      ),
+      [
+        "/t/gateway.token gateway default",
+        "/t/sidecar-a.token sidecar sc-a",
+        "/t/sidecar-a-gray.token sidecar sc-a",
+        "/t/sidecar-b.token sidecar sc-b",
+        "/t/sidecar-c.token sidecar sc-c",
+        "/t/sidecar-c-gray.token sidecar sc-c",
+      ],
+    );
     const sc = plan.proxies.find((p) => p.name === "sidecar-c-gray")?.args ?? [];
     assert.equal(sc[sc.indexOf("--app") + 1], "sc-c");
     assert.equal(sc[sc.indexOf("--tag") + 1], "gray");

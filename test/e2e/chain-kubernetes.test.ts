@@ -26,22 +26,7 @@ describe("the chain over Kubernetes discovery (real processes)", { timeout: 120_
     api = await FakeKubeApiServer.start();
     dir = mkdtempSync(join(tmpdir(), "lanemesh-kube-"));
     const kubeconfig = join(dir, "kubeconfig.yaml");
-    writeFileSync(
-      kubeconfig,
-      `apiVersion: v1
-kind: Config
-clusters:
-- name: fake
-  cluster: { server: "${api.url}", insecure-skip-tls-verify: true }
-users:
-- name: lanemesh
-  user: { token: fake-token }
-contexts:
-- name: fake
-  context: { cluster: fake, user: lanemesh }
-current-context: fake
-`,
-    );
+    writeFileSync(kubeconfig, api.kubeConfigYaml());
     s = await startScenario({
       discovery: `kubernetes?namespace=${NS}`,
       proxyEnv: { KUBECONFIG: kubeconfig },

@@ -12,7 +12,7 @@ import {
 
 const IP = String.raw`127\.0\.0\.1`;
 
-describe("chain: gateway → A → B → C, rules and endpoints from files", { timeout: 90_000 }, () => {
+describe("chain: gateway → A → B → C, rules and endpoints from files", { timeout: 180_000 }, () => {
   let s: Scenario;
   before(async () => {
     s = await startScenario({ forward: "traceparent" });

@@ -29,7 +29,7 @@ function wrong(samples: readonly Sample[]): string[] {
 }
 
 test("control plane killed under load, restarted, killed again; a proxy restarted meanwhile starts from its persisted snapshot", {
-  timeout: 90_000,
+  timeout: 180_000,
 }, async (t) => {
   const mesh = await startCpMesh({
     initial: [cpFixture("base.yaml"), cpFixture("gray-lane.yaml")],
@@ -62,8 +62,16 @@ test("control plane killed under load, restarted, killed again; a proxy restarte
     assert.equal(rulesOf(r?.body).source, "control-plane");
   }
   await wait(2000 - (performance.now() - killedAt));
+  // Requests of both kinds sent after the kill have been answered (waited for, not assumed: on a
+  // loaded machine one request through three hops can take longer than the 2 s above).
+  const sentWhileDead = (gray: boolean) =>
+    load?.samples.some((s) => s.start >= killedAt && s.gray === gray) ? true : undefined;
+  await pollFor(
+    "gray and base requests answered while the control plane is dead",
+    30_000,
+    async () => sentWhileDead(true) && sentWhileDead(false),
+  );
   const deadSamples = load.samples.filter((s) => s.start >= killedAt);
-  assert.ok(deadSamples.some((s) => s.gray) && deadSamples.some((s) => !s.gray));
 
   // 2. Restart it on the same ports and data dir, under the same load: every proxy re-syncs.
   const restartedAt = performance.now();

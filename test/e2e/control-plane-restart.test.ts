@@ -1,16 +1,21 @@
-// End-to-end tests of the control plane's lifetime on 127.0.0.1: store across restarts, registry grace, restored registrations.
+// End-to-end tests of the control plane's lifetime on 127.0.0.1: store across restarts, registrations leaving with their stream, restored registrations.
 import assert from "node:assert/strict";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { performance } from "node:perf_hooks";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { callServer } from "../../src/control-plane/api-client.js";
 import { type ControlMessage, meshDefinition } from "../../src/protocol/wire.js";
 import {
+  admin,
+  bearer,
   docs,
+  proxyToken,
   rawSidecar,
   type SubscribedProxy,
   startCp,
+  statusOf,
   subscribe,
 } from "../helpers/control-plane.js";
 import { mallRules, route, tempDir, when } from "../helpers/sync-fixtures.js";
@@ -18,10 +23,9 @@ import { mallRules, route, tempDir, when } from "../helpers/sync-fixtures.js";
 test("the store survives a restart: same resources, a version at least as high", async (t) => {
   const dir = tempDir("cp-restart");
   const first = await startCp(dir.path);
-  assert.ok((await callServer(first.url, "POST", "v1/resources", docs(mallRules()))).ok);
+  assert.ok((await admin(first, "POST", "v1/resources", docs(mallRules()))).ok);
   assert.ok(
-    (await callServer(first.url, "POST", "v1/resources", docs([route("b-route", "/b", "sc-b")])))
-      .ok,
+    (await admin(first, "POST", "v1/resources", docs([route("b-route", "/b", "sc-b")]))).ok,
   );
   const lanesBefore = await callServer(first.url, "GET", "v1/resources/lanes");
   const routesBefore = await callServer(first.url, "GET", "v1/resources/routes");
@@ -29,7 +33,7 @@ test("the store survives a restart: same resources, a version at least as high",
   await first.close();
 
   const second = await startCp(dir.path);
-  const proxy = subscribe(second.grpcTarget, `${dir.path}/proxy-state.json`);
+  const proxy = subscribe(second.grpcTarget, `${dir.path}/proxy-state.json`, "gw-1", second);
   t.after(async () => {
     await proxy.sub.close();
     await second.close();
@@ -45,11 +49,10 @@ test("the store survives a restart: same resources, a version at least as high",
   );
 });
 
-test("registry: a sidecar's hello adds its instance; it leaves after the grace once the stream ends", async (t) => {
+test("registry: a sidecar's hello adds its instance; a stream that ends takes it within a second", async (t) => {
   const dir = tempDir("cp-registry");
-  const graceSeconds = 0.3;
-  const cp = await startCp(dir.path, graceSeconds);
-  const observer = subscribe(cp.grpcTarget, `${dir.path}/observer.json`);
+  const cp = await startCp(dir.path);
+  const observer = subscribe(cp.grpcTarget, `${dir.path}/observer.json`, "gw-1", cp);
   const { Client } = meshDefinition();
   const client = new Client(cp.grpcTarget, grpc.credentials.createInsecure());
   t.after(async () => {
@@ -62,7 +65,7 @@ test("registry: a sidecar's hello adds its instance; it leaves after the grace o
     observer.live.current()?.endpoints.some((e) => e.service === "sc-b" && e.port === 7777) ??
     false;
 
-  const call = client.Stream();
+  const call = client.Stream(bearer(proxyToken(cp, "sidecar", "sc-b")));
   call.on("error", () => {});
   call.on("data", (m: ControlMessage) => {
     if (m.snapshot) call.write({ ack: { version: m.snapshot.version, nonce: m.snapshot.nonce } });
@@ -91,18 +94,25 @@ test("registry: a sidecar's hello adds its instance; it leaves after the grace o
     [["sc-b-1", "registry"]],
   );
 
-  const endedAt = Date.now();
+  // The proxy ends its stream: its instance leaves the control plane's snapshot at once (no
+  // grace), and the observing proxy has it within a second.
+  const endedAt = performance.now();
   call.cancel();
   await when(
     (cb) => observer.live.onChange(cb),
     () => !hasB(),
     "sc-b to leave",
+    5000,
   );
-  assert.ok(Date.now() - endedAt >= graceSeconds * 1000 - 20, "not before the grace");
+  const goneMs = performance.now() - endedAt;
+  t.diagnostic(
+    `instance gone from the observing proxy ${goneMs.toFixed(0)} ms after its stream ended`,
+  );
+  assert.ok(goneMs < 1000, `gone after ${goneMs.toFixed(0)} ms`);
 
   // A hello whose instance would poison every snapshot is refused.
-  const badCall = client.Stream();
-  const status = new Promise<grpc.StatusObject>((resolve) => badCall.on("status", resolve));
+  const badCall = client.Stream(bearer(proxyToken(cp, "sidecar", "sc-b")));
+  const status = statusOf(badCall);
   badCall.on("error", () => {});
   badCall.on("data", () => {});
   badCall.write({
@@ -124,9 +134,10 @@ test("a restarted control plane serves the sidecars registered before, until the
   const { Client } = meshDefinition();
   const first = await startCp(dir.path);
   const c1 = new Client(first.grpcTarget, grpc.credentials.createInsecure());
-  const observer1 = subscribe(first.grpcTarget, `${dir.path}/o1.json`);
-  rawSidecar(c1, "b-1", 7001);
-  rawSidecar(c1, "b-2", 7002);
+  const observer1 = subscribe(first.grpcTarget, `${dir.path}/o1.json`, "gw-1", first);
+  const b1 = proxyToken(first, "sidecar", "sc-b");
+  rawSidecar(c1, "b-1", 7001, b1);
+  rawSidecar(c1, "b-2", 7002, proxyToken(first, "sidecar", "sc-b"));
   const ports = (o: SubscribedProxy) =>
     (o.live.current()?.endpoints ?? []).map((e) => e.port).sort((a, b) => a - b);
   await when(
@@ -140,7 +151,7 @@ test("a restarted control plane serves the sidecars registered before, until the
 
   const second = await startCp(dir.path, 5, 0.3);
   const c2 = new Client(second.grpcTarget, grpc.credentials.createInsecure());
-  const observer2 = subscribe(second.grpcTarget, `${dir.path}/o2.json`);
+  const observer2 = subscribe(second.grpcTarget, `${dir.path}/o2.json`, "gw-2", second);
   t.after(async () => {
     c2.close();
     await observer2.sub.close();
@@ -153,7 +164,7 @@ test("a restarted control plane serves the sidecars registered before, until the
     "the first snapshot after restart",
   );
   assert.deepEqual(ports(observer2), [7001, 7002], "the first snapshot already has both endpoints");
-  rawSidecar(c2, "b-1", 7001); // b-2 never comes back
+  rawSidecar(c2, "b-1", 7001, b1); // the same data dir: its token is still good; b-2 never comes back
   await when(
     (cb) => observer2.live.onChange(cb),
     () => ports(observer2).length === 1,

@@ -1,11 +1,14 @@
 // Test helper: the §1 scenario as real processes in control-plane mode (control plane, gateway, five sidecars, five demo apps) plus bounded load; no assertions here.
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { Agent, request } from "undici";
+import { readSigningKey } from "../../src/control-plane/secrets.js";
+import { signToken } from "../../src/control-plane/tokens.js";
 import {
   APP_KEYS,
+  APPS,
   type AppKey,
   type AppPorts,
   appArgs,
@@ -115,6 +118,11 @@ export interface SeenVersion {
   after: number;
   /** The first poll that answered this version: the server committed before it. */
   at: number;
+  /**
+   * End of the first `GET /v1/proxies` that listed every proxy with this version (or a later one)
+   * ACKed: each had it in force before then. Undefined until seen (or when not watched).
+   */
+  ackedAt?: number;
 }
 
 export interface VersionWatch {
@@ -123,11 +131,24 @@ export interface VersionWatch {
   stop(): Promise<void>;
 }
 
-/** Poll `GET /v1/config` every `everyMs` and note when each new version appears on the server. */
-export function watchVersion(server: string, everyMs = 20): VersionWatch {
+/**
+ * Poll `GET /v1/config` every `everyMs` and note when each new version appears on the server;
+ * with `proxies`, poll `GET /v1/proxies` too and note when that many proxies had ACKed it.
+ */
+export function watchVersion(server: string, everyMs = 20, proxies?: number): VersionWatch {
   const seen: SeenVersion[] = [];
   let running = true;
   let last: { version: string; start: number } | undefined;
+  const acks = async (): Promise<void> => {
+    const res = await fetch(`${server}/v1/proxies`);
+    const body = (await res.json()) as { items?: { ackedVersion: string | null }[] };
+    const at = performance.now();
+    const items = body.items ?? [];
+    if (res.status !== 200 || items.length !== proxies) return;
+    const lowest = Math.min(...items.map((p) => Number(p.ackedVersion ?? -1)));
+    for (const v of seen)
+      if (v.ackedAt === undefined && Number(v.version) <= lowest) v.ackedAt = at;
+  };
   const run = (async () => {
     while (running) {
       const start = performance.now();
@@ -140,6 +161,7 @@ export function watchVersion(server: string, everyMs = 20): VersionWatch {
           if (last?.version !== version) seen.push({ version, after: last?.start ?? start, at });
           last = { version, start };
         }
+        if (proxies !== undefined) await acks();
       } catch {
         // the control plane is away: keep polling
       }
@@ -187,7 +209,11 @@ export interface ListedProxy {
 
 export interface CpMesh {
   readonly dir: string;
+  /** The control plane's data dir (its store, signing key and admin.token). */
+  readonly dataDir: string;
   readonly server: string;
+  /** `host:port` of the control plane's gRPC port. */
+  readonly grpcTarget: string;
   readonly gatewayPort: number;
   readonly gatewayAdmin: number;
   readonly ports: Record<AppKey, AppPorts>;
@@ -200,8 +226,10 @@ export interface CpMesh {
   killSidecar(k: AppKey): Promise<void>;
   /** Start a sidecar with its flags (after killSidecar); does not wait for /ready. */
   startSidecar(k: AppKey): Proc;
-  /** `lanemesh apply -f FILE…` against the control plane. */
+  /** `lanemesh apply -f FILE…` against the control plane (with its admin token). */
   apply(...files: string[]): Promise<CliResult>;
+  /** A bootstrap token signed with the control plane's key: a sidecar's for a service, or a gateway's. */
+  token(role: "sidecar" | "gateway", name: string): Promise<string>;
   /** `lanemesh get proxies -o json`: the listed proxies, or null when the command failed. */
   proxies(): Promise<ListedProxy[] | null>;
   /** The control plane's current snapshot version (`GET /v1/config`), or null when unreachable. */
@@ -240,6 +268,21 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
   const procs = new ProcGroup();
   let cp: Proc | undefined;
   const sidecars = {} as Record<AppKey, Proc>;
+  const token = async (role: "sidecar" | "gateway", name: string): Promise<string> => {
+    const key = await readSigningKey(dataDir);
+    return signToken(key, {
+      role,
+      ...(role === "sidecar" ? { services: [name] } : { gateways: [name] }),
+      ttlSeconds: 3600,
+    }).token;
+  };
+  /** Each proxy's own token file (`lanemesh token create` does the same through the API). */
+  const tokenFileOf = async (name: string, role: "sidecar" | "gateway", covers: string) => {
+    const file = join(dir, `${name}.token`);
+    writeFileSync(file, `${await token(role, covers)}\n`, { mode: 0o600 });
+    return file;
+  };
+  const tokenFiles = {} as Record<AppKey | "gateway", string>;
   const common = [
     "--bind",
     "127.0.0.1",
@@ -271,7 +314,8 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
     return p;
   };
   const startSidecar = (k: AppKey): Proc => {
-    const proc = procs.spawn(`sidecar ${k}`, sidecarArgs(k, ports[k], common));
+    const args = [...common, "--token-file", tokenFiles[k]];
+    const proc = procs.spawn(`sidecar ${k}`, sidecarArgs(k, ports[k], args));
     sidecars[k] = proc;
     return proc;
   };
@@ -283,7 +327,9 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
 
   const mesh: CpMesh = {
     dir,
+    dataDir,
     server,
+    grpcTarget: cpTarget,
     gatewayPort,
     gatewayAdmin,
     ports,
@@ -296,7 +342,16 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
       await sidecars[k].kill("SIGKILL");
     },
     startSidecar,
-    apply: (...files) => runCli(["apply", ...files.flatMap((f) => ["-f", f]), "--server", server]),
+    apply: (...files) =>
+      runCli([
+        "apply",
+        ...files.flatMap((f) => ["-f", f]),
+        "--server",
+        server,
+        "--api-token-file",
+        join(dataDir, "admin.token"),
+      ]),
+    token,
     async proxies() {
       const r = await runCli(["get", "proxies", "-o", "json", "--server", server]);
       if (r.code !== 0) return null;
@@ -330,6 +385,9 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
 
   try {
     await startControlPlane();
+    tokenFiles.gateway = await tokenFileOf("gateway", "gateway", "default");
+    for (const k of APP_KEYS)
+      tokenFiles[k] = await tokenFileOf(`sidecar-${k}`, "sidecar", APPS[k].service);
     const applied = await mesh.apply(...opts.initial);
     if (applied.code !== 0) throw new Error(`initial apply failed: ${applied.stderr}`);
     const gateway = procs.spawn("gateway", [
@@ -338,6 +396,8 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
       String(gatewayPort),
       "--admin-port",
       String(gatewayAdmin),
+      "--token-file",
+      tokenFiles.gateway,
       ...common,
     ]);
     const apps = {} as Record<AppKey, Proc>;

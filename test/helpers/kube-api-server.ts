@@ -76,6 +76,8 @@ export interface SeenRequest {
 export class FakeKubeApiServer {
   /** Requests in arrival order (a held watch is recorded when it arrives). */
   readonly requests: SeenRequest[] = [];
+  /** More routes, tried first (e.g. kube-token-review.ts); one returns true when it answered. */
+  readonly extensions: ((req: IncomingMessage, res: ServerResponse) => boolean)[] = [];
   /** How a watch from a compacted resourceVersion is refused. */
   goneAs: "event" | "status" = "event";
   /** Upper bound of any watch's life, in seconds (kube-apiserver: --min-request-timeout × 2). */
@@ -120,6 +122,23 @@ export class FakeKubeApiServer {
     };
   }
 
+  /** A kubeconfig file's text for this server (for KUBECONFIG), with `token` as the user's. */
+  kubeConfigYaml(token = "fake-token"): string {
+    return `apiVersion: v1
+kind: Config
+clusters:
+- name: fake
+  cluster: { server: "${this.url}", insecure-skip-tls-verify: true }
+users:
+- name: lanemesh
+  user: { token: ${token} }
+contexts:
+- name: fake
+  context: { cluster: fake, user: lanemesh }
+current-context: fake
+`;
+  }
+
   /** Create or replace an object (ADDED or MODIFIED); returns the stored copy. */
   apply(resource: ResourceName, object: KubeObject): KubeObject {
     const key = keyOf(resource, object.metadata.namespace, object.metadata.name);
@@ -159,6 +178,11 @@ export class FakeKubeApiServer {
     const last = structuredClone(old);
     last.metadata.resourceVersion = String(++this.rv);
     this.record(resource, "DELETED", last);
+  }
+
+  /** The stored object (as a list item: no kind/apiVersion), if any. */
+  object(resource: ResourceName, namespace: string, name: string): KubeObject | undefined {
+    return this.objects.get(keyOf(resource, namespace, name));
   }
 
   /** Forget the event history up to now: a watch from an older resourceVersion gets 410. */
@@ -259,6 +283,7 @@ export class FakeKubeApiServer {
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
+    for (const extension of this.extensions) if (extension(req, res)) return;
     const url = new URL(req.url ?? "/", "http://fake");
     const query = Object.fromEntries(url.searchParams);
     const m = PATH.exec(url.pathname);
@@ -413,7 +438,8 @@ function keyOf(resource: ResourceName, namespace: string, name: string): string 
   return `${resource}/${namespace}/${name}`;
 }
 
-function status(
+/** Answer with a `Status` object, as the API server does for errors. */
+export function status(
   res: ServerResponse,
   code: number,
   reason: string,

@@ -124,8 +124,23 @@ export function mallRules(): unknown[] {
 }
 
 /** A snapshot message made of documents, as a control plane that skips validation would send. */
-export function snapshotOf(version: string, nonce: string, docs: unknown[]): SnapshotMessage {
-  const s: SnapshotMessage = { version, nonce, routes: [], groups: [], lanes: [], endpoints: [] };
+export function snapshotOf(
+  version: string,
+  nonce: string,
+  docs: unknown[],
+  epoch = "e1",
+  adopts: string[] = [],
+): SnapshotMessage {
+  const s: SnapshotMessage = {
+    version,
+    nonce,
+    routes: [],
+    groups: [],
+    lanes: [],
+    endpoints: [],
+    epoch,
+    adopts,
+  };
   for (const d of docs) {
     const kind = (d as { kind: string }).kind;
     const field =

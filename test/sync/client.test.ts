@@ -150,7 +150,14 @@ test("the proxy reconnects after the control plane restarts, serving its last go
   assert.equal(await value(proxy.metrics.controlPlaneConnected), 1);
   assert.deepEqual(
     { ...proxy.sub.status().detail, lastError: null },
-    { connected: true, version: "2", source: "control-plane", ageSeconds: 0, lastError: null },
+    {
+      connected: true,
+      version: "2",
+      epoch: "e1",
+      source: "control-plane",
+      ageSeconds: 0,
+      lastError: null,
+    },
   );
 });
 
