@@ -25,7 +25,10 @@ export interface ProxyView {
   connectedSince?: string;
   ackedVersion: string | null;
   pendingVersion: string | null;
-  lastNack: { version: string; error: string } | null;
+  status?: string;
+  /** Store epoch of ackedVersion. */
+  epoch?: string | null;
+  lastNack: { version: string; error: string; code?: string } | null;
 }
 
 export function register(program: Command): void {
@@ -282,13 +285,20 @@ function proxyFields(p: ProxyView, version: string): Field[] {
     ["Address", p.address || "-"],
     ["Peer", str(p.peer)],
     ["Connected since", str(p.connectedSince)],
+    ["Status", str(p.status)],
     [
       "Config",
       p.ackedVersion === version
         ? `version ${version} (the served one)`
         : `version ${p.ackedVersion ?? "none"} (served: ${version}${p.pendingVersion ? `, ${p.pendingVersion} sent` : ""})`,
     ],
-    ["Last NACK", p.lastNack ? `version ${p.lastNack.version}: ${p.lastNack.error}` : "none"],
+    ["Store epoch", str(p.epoch)],
+    [
+      "Last NACK",
+      p.lastNack
+        ? `version ${p.lastNack.version}${p.lastNack.code ? ` (${p.lastNack.code})` : ""}: ${p.lastNack.error}`
+        : "none",
+    ],
   ];
 }
 

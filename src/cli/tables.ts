@@ -95,13 +95,17 @@ const COLUMNS: Record<GetKind, Column[]> = {
     { header: "APP", value: (d) => d.app || "-" },
     { header: "TAG", value: (d) => (d.role === "gateway" ? "-" : (d.tag ?? "(base)")) },
     { header: "ADDRESS", value: (d) => d.address || "-" },
+    { header: "STATUS", value: (d) => str(d.status) },
     { header: "ACKED", value: (d) => d.ackedVersion ?? "-" },
     { header: "PENDING", value: (d) => d.pendingVersion ?? "-", wide: true },
     { header: "PEER", value: (d) => str(d.peer), wide: true },
     { header: "CONNECTED SINCE", value: (d) => str(d.connectedSince) },
     {
       header: "LAST NACK",
-      value: (d) => (d.lastNack ? `v${d.lastNack.version}: ${oneLine(d.lastNack.error)}` : "-"),
+      value: (d) =>
+        d.lastNack
+          ? `v${d.lastNack.version}${d.lastNack.code ? ` ${d.lastNack.code}` : ""}: ${oneLine(d.lastNack.error)}`
+          : "-",
     },
   ],
 };

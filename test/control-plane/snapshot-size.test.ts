@@ -106,7 +106,7 @@ test("a proxy that cannot take a snapshot (over its receive limit) reports it: `
   assert.match(
     get.stdout,
     new RegExp(
-      `^small-gw\\s+gateway\\s+-\\s+\\(base\\)\\s+-\\s+refused\\s+0\\s+\\S+\\s+v${version} TOO_LARGE: RESOURCE_EXHAUSTED`,
+      `^small-gw\\s+gateway\\s+-\\s+-\\s+-\\s+refused\\s+0\\s+\\S+\\s+v${version} TOO_LARGE: RESOURCE_EXHAUSTED`,
       "m",
     ),
   );

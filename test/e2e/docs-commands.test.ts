@@ -53,7 +53,11 @@ function fromExamples(): Printed[] {
     );
 }
 
-/** Shell-like words of a line; a `#` starting a word outside quotes starts the comment. */
+/**
+ * Shell-like words of a line; a `#` starting a word outside quotes starts the comment. A pipe
+ * (`lanemesh install | kubectl apply -f -`) ends the command run here: the left side must work,
+ * the right side is a tool of the user's (kubectl) this machine has not.
+ */
 function words(line: string): { argv: string[]; comment: string } {
   const argv: string[] = [];
   let word: string | null = null;
@@ -71,6 +75,9 @@ function words(line: string): { argv: string[]; comment: string } {
       word = null;
     } else if (c === "#" && word === null) {
       return { argv, comment: line.slice(i + 1).trim() };
+    } else if (c === "|" && word === null) {
+      const hash = line.indexOf(" #", i);
+      return { argv, comment: hash < 0 ? "" : line.slice(hash + 2).trim() };
     } else word = (word ?? "") + c;
   }
   if (word !== null) argv.push(word);
@@ -155,8 +162,13 @@ function shapeProblem(argv: string[], out: string): string | null {
       return expect(/^\d+ resources valid$/m.test(out), "N resources valid");
     case "version":
       return expect(/^client: \S+\nserver: \S+/.test(out), "client: … server: …");
+    case "install":
+      return expect(
+        /^apiVersion: \S+\nkind: \S+/m.test(out) && /^---$/m.test(out),
+        "Kubernetes manifests (YAML documents for kubectl apply)",
+      );
     default:
-      return `no expected shape for lanemesh ${verb}: add one to test/docs/commands.test.ts`;
+      return `no expected shape for lanemesh ${verb}: add one to test/e2e/docs-commands.test.ts`;
   }
 }
 
