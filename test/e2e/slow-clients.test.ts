@@ -1,4 +1,4 @@
-// Slow clients cannot stop a service: 1,000 slow-body connections and 1,000 clients that never read, from one address, against the gateway and against a sidecar's inbound port (real `lanemesh` processes, default connection limits, short timeouts); other clients' requests keep a low p99 and every slow connection ends within its configured time.
+// Slow clients cannot stop a service: 1,000 slow-body connections and 1,000 clients that never read, from one address, against the gateway and against a sidecar's inbound port (real `lanemesh` processes, default connection limits, short timeouts); other clients' requests to that service keep their p99 (against a service not attacked, measured at the same moments) and every slow connection ends within its configured time.
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -14,7 +14,14 @@ import { freePorts, ProcGroup, sumMetric, waitReady } from "../helpers/procs.js"
  * The attack comes from 127.0.0.2, the other clients from 127.0.0.1 (loopback answers on all of
  * 127/8): the gateway tells clients apart by address, as it would tell hosts apart. The gateway
  * runs with its defaults (128 connections per instance, 32 of them out of one client's reach,
- * 1,024 pending requests) and short timeouts so the test ends in seconds; the app is this process.
+ * 1,024 pending requests) and short timeouts so the test ends in seconds; the apps are this process.
+ *
+ * Latency: the other clients' requests to the attacked service are sent by a child process that
+ * also sends, in turn, as many requests to a second service that is not attacked, through the
+ * same proxy process (the gateway; for the inbound side, the sidecar's outbound port). Both see
+ * the same moments of the machine (on a shared 2-core machine its load alone can add hundreds of
+ * ms), so their difference is what the attack does to the service's connections: the test asserts
+ * that the attacked service's p99 stays within 100 ms of the control's.
  */
 
 const SLOW_BODIES = 1_000;
@@ -25,12 +32,16 @@ const SEND_TIMEOUT_MS = 12_000;
 const PENDING_TIMEOUT_MS = 2_000;
 /** Connections one client may hold to the instance: gateway 128 - 32; inbound 128 (of 160). */
 const SHARE = { gateway: 96, inbound: 128 };
-/** Lateness allowed on top of a configured timeout: the sweep (≤ 1 s) and a loaded machine. */
-const SLACK_MS = 5_000;
+/**
+ * Lateness allowed on top of a configured timeout: the sweep (≤ 1 s) and a loaded machine (at a
+ * load average of 30 on 2 cores, answers due at 2 s came at up to 9.6 s). Before the fix, these
+ * clients waited without bound.
+ */
+const SLACK_MS = 10_000;
 const PROBES = 300;
 const P99_BOUND_MS = 100;
-/** Large enough that the kernel's socket buffers (about 4 MiB each way here) cannot take it all. */
-const BIG = Buffer.alloc(12 * 1024 * 1024, "x");
+/** Larger than the kernel's socket buffers can take (about 4 MiB each way here). */
+const BIG = Buffer.alloc(10 * 1024 * 1024, "x");
 
 interface AttackEnd {
   /** performance.now() when the request went out. */
@@ -136,14 +147,17 @@ interface Probe {
   slowest: string[];
 }
 
-/** `n` GETs of /a/ping from another process (127.0.0.1), 4 at a time on keep-alive connections. */
-function probe(port: number, n: number): Promise<Probe> {
+/** A proxy port, the Host to send and a path: one probe target. */
+type Target = [port: number, host: string, path: string];
+
+/** `n` GETs to each target from another process (127.0.0.1), in turn, 4 at a time. */
+function probe(n: number, ...targets: Target[]): Promise<Probe[]> {
   return new Promise((resolve, reject) => {
     execFile(
       process.execPath,
-      [PROBE, String(port), "/a/ping", String(n), "4"],
-      { timeout: 60_000 },
-      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as Probe)),
+      [PROBE, String(n), "4", ...targets.map((t) => t.join(","))],
+      { timeout: 90_000 },
+      (err, stdout) => (err ? reject(err) : resolve(JSON.parse(stdout) as Probe[])),
     );
   });
 }
@@ -168,6 +182,8 @@ describe("slow clients against one service", { timeout: 180_000 }, () => {
   let rules: string;
   let endpoints: string;
   let app: Awaited<ReturnType<typeof startApp>>;
+  /** The service not attacked (sc-b): the control. */
+  let control: Awaited<ReturnType<typeof startApp>>;
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "lanemesh-slow-"));
@@ -176,7 +192,9 @@ describe("slow clients against one service", { timeout: 180_000 }, () => {
     writeFileSync(
       rules,
       "apiVersion: lanemesh.io/v1alpha1\nkind: Route\nmetadata: { name: a }\n" +
-        "spec: { gateway: default, match: { prefix: /a }, service: sc-a }\n",
+        "spec: { gateway: default, match: { prefix: /a }, service: sc-a }\n---\n" +
+        "apiVersion: lanemesh.io/v1alpha1\nkind: Route\nmetadata: { name: b }\n" +
+        "spec: { gateway: default, match: { prefix: /b }, service: sc-b }\n",
     );
   });
   after(async () => {
@@ -184,13 +202,21 @@ describe("slow clients against one service", { timeout: 180_000 }, () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  /** A fresh app and the proxy in front of it; the port to attack and the admin port. */
-  async function proxyFor(side: "gateway" | "inbound"): Promise<{ port: number; admin: number }> {
+  /**
+   * Fresh apps and the proxy in front of them: the port to attack, the target of the other
+   * clients' requests to it, the control target (the same proxy process) and the admin port.
+   */
+  async function proxyFor(
+    side: "gateway" | "inbound",
+  ): Promise<{ port: number; attacked: Target; unattacked: Target; admin: number }> {
     app = await startApp();
+    control = await startApp();
     writeFileSync(
       endpoints,
       "apiVersion: lanemesh.io/v1alpha1\nkind: Instance\nmetadata: { name: a-1 }\n" +
-        `spec: { service: sc-a, address: 127.0.0.1, port: ${app.port} }\n`,
+        `spec: { service: sc-a, address: 127.0.0.1, port: ${app.port} }\n---\n` +
+        "apiVersion: lanemesh.io/v1alpha1\nkind: Instance\nmetadata: { name: b-1 }\n" +
+        `spec: { service: sc-b, address: 127.0.0.1, port: ${control.port} }\n`,
     );
     const [port, admin, outbound] = (await freePorts(3)) as [number, number, number];
     const common = ["--bind", "127.0.0.1", "--admin-port", String(admin), "--rules", rules];
@@ -212,16 +238,20 @@ describe("slow clients against one service", { timeout: 180_000 }, () => {
             ...discovery,
           ];
     await waitReady(procs.spawn(side, args), admin);
-    return { port, admin };
+    const attacked: Target = [port, "mall", "/a/ping"];
+    const unattacked: Target =
+      side === "gateway" ? [port, "mall", "/b/ping"] : [outbound, "sc-b", "/b/ping"];
+    return { port, attacked, unattacked, admin };
   }
 
   for (const side of ["gateway", "inbound"] as const) {
     it(`${side}: others keep p99 under 100 ms; every slow connection ends within its timeout`, async (t) => {
-      const { port, admin } = await proxyFor(side);
+      const { port, attacked, unattacked, admin } = await proxyFor(side);
       try {
-        await scenario(t, side, app, port, admin);
+        await scenario(t, side, app, { port, attacked, unattacked, admin });
       } finally {
         await app.close();
+        await control.close();
       }
     });
   }
@@ -231,12 +261,12 @@ async function scenario(
   t: { diagnostic: (s: string) => void },
   side: "gateway" | "inbound",
   app: Awaited<ReturnType<typeof startApp>>,
-  port: number,
-  admin: number,
+  at: { port: number; attacked: Target; unattacked: Target; admin: number },
 ): Promise<void> {
+  const { port, admin } = at;
   const share = SHARE[side];
 
-  const quiet = await probe(port, PROBES);
+  const [quiet] = (await probe(PROBES, at.attacked)) as [Probe];
   const ends: AttackEnd[] = [];
   const readers: { socket: Socket; end: AttackEnd }[] = [];
   const nonReaders: { socket: Socket; end: AttackEnd }[] = [];
@@ -265,7 +295,7 @@ async function scenario(
     20_000,
   );
   // While its other requests wait (and are answered 503 at their pending timeout).
-  const arriving = await probe(port, PROBES);
+  const [arriving] = (await probe(PROBES, at.attacked)) as [Probe];
   // Once every one of them was answered (or reached the app), the attacker still holds its
   // share: the steady state.
   const overloadedNow = async () =>
@@ -278,7 +308,7 @@ async function scenario(
     await new Promise((r) => setTimeout(r, 50));
   }
   const holding = { ...app.held() };
-  const during = await probe(port, PROBES);
+  const [during, unattacked] = (await probe(PROBES, at.attacked, at.unattacked)) as [Probe, Probe];
   const held = { ...app.held(), most: app.most(), before: holding };
 
   // Every slow-body connection ends: 408 after the body timeout (those upstream), 503 after the
@@ -316,20 +346,23 @@ async function scenario(
   t.diagnostic(
     `${side}: attack of ${SLOW_BODIES + NON_READERS} connections opened in ${Math.round(opened)} ms; ` +
       `others while the attacker holds its share: ${summary(during)} ` +
-      `(without the attack: ${summary(quiet)}; while its other requests wait: ${summary(arriving)}); ` +
+      `(service not attacked, same moments: ${summary(unattacked)}; before the attack: ${summary(quiet)}; ` +
+      `while the attacker's other requests wait: ${summary(arriving)}); ` +
       `slow bodies: ${JSON.stringify(Object.fromEntries(statuses))}, latest end by status ${JSON.stringify(Object.fromEntries(latest))} ms; ` +
       `slowest ${during.slowest.join(" ")}; held upstream after the probes ${JSON.stringify(held)}; non-readers reset: ${reset}, answered 503 in all: ${overloaded}; ` +
       `last held response released ${Math.round(bigLatest)} ms after the attack began`,
   );
   // The app may see a freed connection's close after the request that took its place.
   assert.ok(held.most >= share && held.most <= share + 4, JSON.stringify(held));
-  assert.deepEqual([...arriving.failed, ...during.failed], []);
-  // The bound holds over what this machine gives without the attack (on a loaded shared machine
-  // that alone can exceed 100 ms).
-  const quietP99 = percentile(quiet.ms, 99);
+  assert.deepEqual(
+    [...quiet.failed, ...arriving.failed, ...during.failed, ...unattacked.failed],
+    [],
+  );
+  // Within 100 ms of the service not attacked at the same moments (see the top of the file).
+  const controlP99 = percentile(unattacked.ms, 99);
   assert.ok(
-    p99 < P99_BOUND_MS + quietP99,
-    `p99 of the other requests ${p99.toFixed(1)} ms, ${quietP99.toFixed(1)} ms without the attack`,
+    p99 < controlP99 + P99_BOUND_MS,
+    `p99 of the other requests ${p99.toFixed(1)} ms, ${controlP99.toFixed(1)} ms for the service not attacked`,
   );
   assert.deepEqual(
     [...statuses.keys()].filter((s) => s !== "408" && s !== "503"),

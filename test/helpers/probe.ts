@@ -1,38 +1,53 @@
-// A child-process load probe: N GETs through a proxy on a few keep-alive connections, printing each one's latency as JSON, so a test's own event loop (busy with thousands of sockets) is not in the measurement; it asserts nothing.
+// A child-process load probe: GETs through proxies on a few keep-alive connections, to one or more targets in turn, printing each target's latencies as JSON, so a test's own event loop (busy with thousands of sockets) is not in the measurement; it asserts nothing.
 import { Agent, request } from "node:http";
 
 /*
- * Usage: node probe.js PORT PATH N [CONCURRENCY] [EXPECT]. Output: {ms (sorted), failed, slowest}
- * where `failed` lists answers that were not 200 with body EXPECT, and `slowest` the six slowest
- * as `<ms>ms@<start ms from the first request>`.
+ * Usage: node probe.js N CONCURRENCY TARGET... with TARGET = `port,host,path`. N requests per
+ * target; each worker sends to the targets in turn, so every target sees the same moments of the
+ * machine. Output: [{ms (sorted), failed, slowest}] per target, where `failed` lists answers that
+ * were not 200 `pong`, and `slowest` the six slowest as `<ms>ms@<start ms from the first request>`.
  */
 
-const [port, path, n, concurrency = "4", expect = "pong"] = process.argv.slice(2);
-const agent = new Agent({ keepAlive: true, maxSockets: Number(concurrency) });
-const ms: number[] = [];
-const at: [number, number][] = [];
-const failed: string[] = [];
-const t0 = performance.now();
-let left = Number(n);
+interface Target {
+  port: number;
+  host: string;
+  path: string;
+  ms: number[];
+  at: [number, number][];
+  failed: string[];
+}
 
-function one(): Promise<void> {
+const [n, concurrency, ...specs] = process.argv.slice(2);
+const targets: Target[] = specs.map((s) => {
+  const [port, host, path] = s.split(",");
+  return { port: Number(port), host: host ?? "", path: path ?? "/", ms: [], at: [], failed: [] };
+});
+const agent = new Agent({ keepAlive: true, maxSockets: Number(concurrency) * targets.length });
+const t0 = performance.now();
+let left = Number(n) * targets.length;
+let turn = 0;
+
+function one(t: Target): Promise<void> {
   return new Promise((resolve) => {
     const started = performance.now();
-    const req = request({ host: "127.0.0.1", port: Number(port), path, agent }, (res) => {
-      let body = "";
-      res.on("data", (c: Buffer) => {
-        body += c.toString();
-      });
-      res.on("end", () => {
-        const took = performance.now() - started;
-        ms.push(took);
-        at.push([Math.round(started - t0), Math.round(took)]);
-        if (res.statusCode !== 200 || body !== expect) failed.push(`${res.statusCode} ${body}`);
-        resolve();
-      });
-    });
+    const req = request(
+      { host: "127.0.0.1", port: t.port, path: t.path, agent, headers: { host: t.host } },
+      (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => {
+          body += c.toString();
+        });
+        res.on("end", () => {
+          const took = performance.now() - started;
+          t.ms.push(took);
+          t.at.push([Math.round(started - t0), Math.round(took)]);
+          if (res.statusCode !== 200 || body !== "pong") t.failed.push(`${res.statusCode} ${body}`);
+          resolve();
+        });
+      },
+    );
     req.on("error", (err) => {
-      failed.push(err.message);
+      t.failed.push(err.message);
       resolve();
     });
     req.end();
@@ -41,12 +56,16 @@ function one(): Promise<void> {
 
 await Promise.all(
   Array.from({ length: Number(concurrency) }, async () => {
-    while (left-- > 0) await one();
+    while (left-- > 0) await one(targets[turn++ % targets.length] as Target);
   }),
 );
 agent.destroy();
-const slowest = at
-  .sort((a, b) => b[1] - a[1])
-  .slice(0, 6)
-  .map(([s, d]) => `${d}ms@${s}`);
-process.stdout.write(`${JSON.stringify({ ms: ms.sort((a, b) => a - b), failed, slowest })}\n`);
+const out = targets.map((t) => ({
+  ms: t.ms.sort((a, b) => a - b),
+  failed: t.failed,
+  slowest: t.at
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 6)
+    .map(([s, d]) => `${d}ms@${s}`),
+}));
+process.stdout.write(`${JSON.stringify(out)}\n`);
