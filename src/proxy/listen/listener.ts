@@ -19,7 +19,7 @@ import { type Stall, sweep, sweepInterval, type Watchable, type WatchLimits } fr
  * | time to receive headers   | 15 s    | 408 LANEMESH_REQUEST_TIMEOUT, connection closed         |
  * | time to receive a request | 300 s   | 408 LANEMESH_REQUEST_TIMEOUT (headers and whole body)   |
  * | idle client keep-alive    | 60 s    | connection closed                                      |
- * | response not read         | 60 s    | connection closed (--send-timeout; watch.ts)           |
+ * | response not read         | 60 s    | connection reset (--send-timeout; watch.ts)            |
  * | open tunnels              | --max-tunnels | 503 LANEMESH_OVERLOADED for the next Upgrade     |
  * | tunnel without traffic    | 1 h     | both connections closed (--tunnel-idle-timeout)        |
  * Node checks the two request timers every 5 s, so they fire up to 5 s late; the listener's own
