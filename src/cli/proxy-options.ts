@@ -1,7 +1,9 @@
 // The flags `sidecar` and `gateway` share (listeners, rules and discovery sources); flag definitions only, kept light for CLI startup.
+import { readFileSync } from "node:fs";
 import { type Command, InvalidArgumentError } from "commander";
 import type { OutlierPolicy } from "../balancer/outlier.js";
 import { TagHeaderName } from "../lane/propagation/tag.js";
+import type { ProxyLimits } from "../proxy/limits.js";
 import {
   envBoolOption,
   envOption,
@@ -9,6 +11,7 @@ import {
   parseDuration,
   parsePercent,
   parsePort,
+  parsePositiveInt,
   parseSeconds,
 } from "./options.js";
 
@@ -36,6 +39,53 @@ export interface ProxyFlags extends SourceFlags {
   /** ms */
   outlierEjectionTime: number;
   outlierMaxEjectionPercent: number;
+  maxConnectionsPerInstance: number;
+  clientReserve: number;
+  maxPendingRequests: number;
+  /** ms */
+  pendingTimeout: number;
+  /** ms */
+  clientBodyTimeout: number;
+  /** ms */
+  sendTimeout: number;
+  maxTunnels: number;
+  /** ms */
+  tunnelIdleTimeout: number;
+}
+
+/** The limits on waiting the flags describe (src/proxy/limits.ts: what each one bounds). */
+export function limitFlags(flags: ProxyFlags): ProxyLimits {
+  if (flags.clientReserve >= flags.maxConnectionsPerInstance) {
+    throw new InvalidArgumentError(
+      `--client-reserve (${flags.clientReserve}) must be below --max-connections-per-instance (${flags.maxConnectionsPerInstance}).`,
+    );
+  }
+  return {
+    connectionsPerInstance: flags.maxConnectionsPerInstance,
+    clientReserve: flags.clientReserve,
+    maxPendingRequests: flags.maxPendingRequests,
+    pendingTimeoutMs: flags.pendingTimeout,
+    clientBodyTimeoutMs: flags.clientBodyTimeout,
+    sendTimeoutMs: flags.sendTimeout,
+    maxTunnels: flags.maxTunnels,
+    tunnelIdleMs: flags.tunnelIdleTimeout,
+  };
+}
+
+/**
+ * Open tunnels per listener when not told: each holds two file descriptors (client and
+ * instance), so a quarter of the process's soft open-file limit leaves half of them to the rest
+ * of the traffic; at most 10,000 (memory), 1,000 when the limit cannot be read (not Linux).
+ */
+export function defaultMaxTunnels(limits = "/proc/self/limits"): number {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync(limits, "utf8"));
+    if (m?.[1] === undefined) return 1_000;
+    if (m[1] === "unlimited") return 10_000;
+    return Math.max(1, Math.min(10_000, Math.floor(Number(m[1]) / 4)));
+  } catch {
+    return 1_000;
+  }
 }
 
 /** The outlier policy the flags describe (the longest ejection is ten times the first, as Envoy's 30 s / 300 s). */
@@ -46,6 +96,73 @@ export function outlierPolicy(flags: ProxyFlags): OutlierPolicy {
     maxEjectionMs: flags.outlierEjectionTime * 10,
     maxEjectionPercent: flags.outlierMaxEjectionPercent,
   };
+}
+
+/** The bounds on waiting, slow clients and tunnels (README "Upstreams" and "Hostile edge"). */
+function addLimitOptions(cmd: Command): void {
+  const tunnels = defaultMaxTunnels();
+  cmd
+    .addOption(
+      envOption(
+        "--max-connections-per-instance <N>",
+        "connections (requests in flight) to one instance; more wait",
+      )
+        .argParser(parsePositiveInt)
+        .default(128),
+    )
+    .addOption(
+      envOption(
+        "--client-reserve <N>",
+        "connections of each instance one client address can never take (gateway: a client holds at most the rest; inbound: added for the callers); 0 = none",
+      )
+        .argParser(parseCount)
+        .default(32),
+    )
+    .addOption(
+      envOption(
+        "--max-pending-requests <N>",
+        "requests waiting for a busy instance; more get 503 LANEMESH_OVERLOADED at once",
+      )
+        .argParser(parseCount)
+        .default(1024),
+    )
+    .addOption(
+      envOption(
+        "--pending-timeout <DURATION>",
+        "longest wait for a busy instance's connection, then 503 LANEMESH_OVERLOADED",
+      )
+        .argParser(parseDuration)
+        .default(5_000, "5s"),
+    )
+    .addOption(
+      envOption(
+        "--client-body-timeout <DURATION>",
+        "a request body without progress for this long ends with 408 (or the connection cut)",
+      )
+        .argParser(parseDuration)
+        .default(60_000, "60s"),
+    )
+    .addOption(
+      envOption(
+        "--send-timeout <DURATION>",
+        "a response the client does not read for this long: connection closed",
+      )
+        .argParser(parseDuration)
+        .default(60_000, "60s"),
+    )
+    .addOption(
+      envOption("--max-tunnels <N>", "open WebSocket/Upgrade tunnels per listener")
+        .argParser(parseCount)
+        .default(tunnels, "a quarter of the open-file limit, at most 10000"),
+    )
+    .addOption(
+      envOption(
+        "--tunnel-idle-timeout <DURATION>",
+        "a tunnel with no byte either way for this long is closed",
+      )
+        .argParser(parseDuration)
+        .default(3_600_000, "1h"),
+    );
 }
 
 function parseTagHeader(value: string): string {
@@ -105,6 +222,7 @@ export function addProxyOptions(cmd: Command): Command {
         .argParser(parsePercent)
         .default(50),
     );
+  addLimitOptions(cmd);
   return cmd
     .addOption(
       envOption(

@@ -8,7 +8,7 @@ import type { SyncHello } from "../sync/client.js";
 import { logger } from "../telemetry/logger.js";
 import { ProxyMetrics } from "../telemetry/metrics.js";
 import { type Drainable, exitOnSignal, failStart } from "./lifecycle.js";
-import { outlierPolicy, type ProxyFlags } from "./proxy-options.js";
+import { limitFlags, outlierPolicy, type ProxyFlags } from "./proxy-options.js";
 import { startSources } from "./sources.js";
 
 const log = logger("cli");
@@ -31,6 +31,7 @@ export function baseOptions(o: ProxyFlags, base: ProxyBase): ProxyBaseOptions {
     accessLog: o.accessLog,
     drainSeconds: o.drainSeconds,
     outlier: outlierPolicy(o),
+    limits: limitFlags(o),
     status: base.status,
   };
 }

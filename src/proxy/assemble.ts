@@ -9,6 +9,7 @@ import { adminHandler, type ProxyStatus } from "./admin.js";
 import { type Ejector, outlierFor } from "./ejection.js";
 import type { Forwarder } from "./forward/contract.js";
 import { type ProxyHandle, type ProxyState, proxyHandle } from "./handle.js";
+import type { ProxyLimits } from "./limits.js";
 import { Listener, type ListenerOptions } from "./listen/listener.js";
 
 /** The options the sidecar and the gateway share. */
@@ -27,6 +28,8 @@ export interface ProxyBaseOptions {
   outlier?: Readonly<OutlierPolicy>;
   /** Time for outlier detection's ejections and returns (default: the real clock). */
   clock?: Clock;
+  /** Bounds on waiting: connections, pending queue, slow clients, tunnels (limits.ts). */
+  limits?: Partial<ProxyLimits>;
 }
 
 export interface ProxyParts {

@@ -21,7 +21,9 @@ import type { ForwardOutcome } from "./forward/contract.js";
  * An answer, whatever its status, is never counted: in a chain A → B → C, B's app passes on C's
  * 503, and counting it would eject a healthy B (and with it B's canary lane) whenever C fails.
  * (Envoy's consecutive-5xx mode has that cascade; its gateway-failure mode counts 502/503/504.)
- * Requests the client abandoned and requests that could not be sent as given count neither way.
+ * Requests the client abandoned or let stall, requests that could not be sent as given, and waits
+ * for a busy instance's connections (the instance is slow, not failing; ejecting it would move its
+ * load onto the others) count neither way.
  */
 
 /** The part of a ServiceHop's outcome handling that feeds outlier detection. */
@@ -61,7 +63,15 @@ export class Ejector implements OutcomeSink {
       if (this.detector.tracking) this.detector.success(target);
       return;
     }
-    if (outcome.kind === "aborted" || outcome.kind === "bad-request") return;
+    const kind = outcome.kind;
+    if (
+      kind === "aborted" ||
+      kind === "bad-request" ||
+      kind === "overloaded" ||
+      kind === "client-timeout"
+    ) {
+      return;
+    }
     if (this.closed) return;
     const ejected = this.detector.failure(target);
     if (ejected === null) return;

@@ -1,13 +1,15 @@
 // The gateway's listener (client → mesh): classify by the lane rules, strip what the client claimed, start the trace, then pick and forward; it never trusts the client's tag unless told to.
 
+import type { IncomingMessage } from "node:http";
 import { entryLane } from "../lane/classify.js";
 import { type LaneWriter, newTraceparent, type TagReader } from "../lane/propagation/index.js";
-import { requestViewFromIncoming } from "../lane/rules/view.js";
+import { type IncomingLike, requestViewFromIncoming } from "../lane/rules/view.js";
 import type { LiveConfig } from "../live/live-config.js";
 import { noRoute } from "./errors.js";
 import { upstreamHeaders } from "./headers.js";
 import type { ServiceHop } from "./hop.js";
 import type { ExchangeHandler } from "./listen/listener.js";
+import { normalizeTarget } from "./path.js";
 import { admit } from "./pipeline.js";
 import { splitRequestTarget } from "./route.js";
 
@@ -17,7 +19,25 @@ import { splitRequestTarget } from "./route.js";
  * rules). Hostile spellings of the tag header are refused with 400 even when the tag would be
  * dropped: a request that different servers could read differently is not let in at all.
  * Other baggage members pass. A request without a valid traceparent gets a fresh one.
+ *
+ * Routes are a boundary: the path is normalized (path.ts: dot segments, escapes, repeated
+ * slashes; encoded slashes refused) before the routes and lane rules see it, and the upstream
+ * receives the normalized path.
  */
+
+/** The request as the lane rules see it, with its normalized target (headers read on demand). */
+class NormalizedRequest implements IncomingLike {
+  constructor(
+    private readonly req: IncomingMessage,
+    readonly url: string,
+  ) {}
+  get method(): string | undefined {
+    return this.req.method;
+  }
+  get headers(): IncomingMessage["headers"] {
+    return this.req.headers;
+  }
+}
 
 export interface EntryDeps {
   readonly hop: ServiceHop;
@@ -37,14 +57,20 @@ export function entryHandler(deps: EntryDeps): ExchangeHandler {
     const { ctx, c } = admitted;
     const target = splitRequestTarget(req.url ?? "/", x.host);
     if (!target.ok) return recorder.fail(x, target.error);
-    const decision = entryLane(c.matcher, requestViewFromIncoming(req), ctx, deps.trustTagHeader);
-    if (!decision.ok) return recorder.fail(x, noRoute(req.url ?? "/"));
-    const plan = { appendFor: req.socket.remoteAddress ?? null, overwriteProto: true };
+    const normal = normalizeTarget(target.path);
+    if (!normal.ok) return recorder.fail(x, normal.error);
+    const path = normal.target;
+    // The same object when nothing changed: the view reads the request as it came.
+    const seen = path === req.url ? req : new NormalizedRequest(req, path);
+    const decision = entryLane(c.matcher, requestViewFromIncoming(seen), ctx, deps.trustTagHeader);
+    if (!decision.ok) return recorder.fail(x, noRoute(path));
+    x.client = req.socket.remoteAddress ?? null;
+    const plan = { appendFor: x.client, overwriteProto: true };
     const headers = deps.writer.write(
       upstreamHeaders(req.rawHeaders, x.connection, plan),
       decision.tag,
       ctx.traceparent ? undefined : newTraceparent(),
     );
-    deps.hop.send(x, c, decision.service, decision.tag, target.path, headers);
+    deps.hop.send(x, c, decision.service, decision.tag, path, headers);
   };
 }

@@ -21,6 +21,10 @@ import type { BadTagReason } from "../lane/propagation/index.js";
  *   LANEMESH_APP_UNAVAILABLE      503  inbound: the app beside this sidecar refuses connections
  *                                      (the caller's sidecar retries an idempotent request elsewhere)
  *   LANEMESH_NOT_READY            503  no config received yet
+ *   LANEMESH_OVERLOADED           503  every connection to the instance is busy and the wait for one
+ *                                      is over (queue full, or the pending timeout passed), or the
+ *                                      listener holds its most tunnels; nothing reached the instance
+ *                                      (the caller's sidecar retries an idempotent request elsewhere)
  *   LANEMESH_UPSTREAM_TIMEOUT     504  the instance sent no response headers in time
  *
  * UNKNOWN_SERVICE is a 503, not Envoy's 404 "NR": a name with no instance is most often a service
@@ -45,6 +49,7 @@ const STATUS = {
   LANEMESH_UPSTREAM_CONNECT: 503,
   LANEMESH_APP_UNAVAILABLE: 503,
   LANEMESH_NOT_READY: 503,
+  LANEMESH_OVERLOADED: 503,
   LANEMESH_UPSTREAM_TIMEOUT: 504,
 } as const;
 
@@ -86,23 +91,24 @@ export interface ErrorResponse {
   body: string;
 }
 
-/** THE mapping from a proxy error to the response the client gets. */
+/**
+ * THE mapping from a proxy error to the response the client gets. A 408 closes the connection:
+ * the rest of a stalled request body would otherwise be read (and thrown away) at the client's pace.
+ */
 export function errorResponse(err: ProxyError): ErrorResponse {
   const body = `${err.message}\n`;
-  return {
-    status: err.status,
-    headers: [
-      PROXY_ERROR_HEADER,
-      err.code,
-      "content-type",
-      "text/plain; charset=utf-8",
-      "content-length",
-      String(Buffer.byteLength(body)),
-      "cache-control",
-      "no-store",
-    ],
-    body,
-  };
+  const headers = [
+    PROXY_ERROR_HEADER,
+    err.code,
+    "content-type",
+    "text/plain; charset=utf-8",
+    "content-length",
+    String(Buffer.byteLength(body)),
+    "cache-control",
+    "no-store",
+  ];
+  if (err.status === 408) headers.push("connection", "close");
+  return { status: err.status, headers, body };
 }
 
 /** What sendError needs of a response: a Node ServerResponse (or an HTTP/2 compat one) fits. */
@@ -137,7 +143,9 @@ export function sendRawError(socket: Socket, err: ProxyError): void {
   }
   const r = errorResponse(err);
   let head = `HTTP/1.1 ${r.status} ${REASON[r.status] ?? "Error"}\r\n`;
-  for (let i = 0; i < r.headers.length; i += 2) head += `${r.headers[i]}: ${r.headers[i + 1]}\r\n`;
+  for (let i = 0; i < r.headers.length; i += 2) {
+    if (r.headers[i] !== "connection") head += `${r.headers[i]}: ${r.headers[i + 1]}\r\n`;
+  }
   socket.end(`${head}connection: close\r\n\r\n${r.body}`);
 }
 

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Readable } from "node:stream";
 import type { Picker } from "../balancer/picker.js";
 import type { Endpoint } from "../config/types.js";
+import type { Compiled } from "../live/compiled.js";
 import type {
   Forwarder,
   ForwardJob,
@@ -22,7 +23,7 @@ import type { RequestFacts } from "./listen/edge.js";
  * | req, res, method, started         | the listener, at construction                    |
  * | tunnel                            | the listener, for an Upgrade request             |
  * | host, connection, hasBody         | the edge checks (listen/edge.ts: RequestFacts)   |
- * | service, wanted                   | the side's pipeline (entry, inbound, outbound)   |
+ * | service, wanted, client           | the side's pipeline (entry, inbound, outbound)   |
  * | path, headers, body, flow, ...    | `prepare` (the pipeline or the hop: one place)   |
  * | served, upstream                  | `sendTo` (the hop's attempts, the inbound side)  |
  * | hop                               | the hop (hop.ts), once its first pick succeeded  |
@@ -44,7 +45,12 @@ export interface ExchangeLog {
   crashed(x: Exchange, err: unknown): void;
   /** The response closed (finished, or the client left); called once. */
   closed(x: Exchange): void;
+  /** The exchange was ended because the client stalled (`kind`: what it stopped doing). */
+  clientTimeout(x: Exchange, kind: ClientTimeoutKind): void;
 }
+
+/** What a stalled client stopped doing: sending its body, reading the answer, using its tunnel. */
+export type ClientTimeoutKind = "body" | "send" | "tunnel-idle";
 
 /** A hop's picks for one request: the picker and first instance (for one retry elsewhere). */
 export class HopAttempts {
@@ -55,6 +61,8 @@ export class HopAttempts {
   constructor(
     readonly picker: Picker,
     readonly first: Endpoint,
+    /** The config the picks came from (its known tags label the fallback metric). */
+    readonly config: Compiled,
   ) {
     this.current = first;
   }
@@ -69,6 +77,11 @@ export class Exchange implements ForwardJob, RequestFacts {
   service = UNKNOWN_SERVICE;
   /** Tag asked for (header, baggage, trace cache or gateway rules); null = base. */
   wanted: string | null = null;
+  /**
+   * The downstream peer's address, for its share of an instance's connections (gateway and
+   * inbound); null on the outbound side, whose only client is the app beside it.
+   */
+  client: string | null = null;
 
   // sendTo: the instance tried last.
   /** Tag of the instance that served (or was last tried); null = base. */
@@ -128,6 +141,10 @@ export class Exchange implements ForwardJob, RequestFacts {
 
   onHead(status: number): void {
     this.recorder.head(this, status);
+  }
+
+  onClientTimeout(): void {
+    this.recorder.clientTimeout(this, "body");
   }
 
   settle(outcome: ForwardOutcome): void {

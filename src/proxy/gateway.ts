@@ -7,6 +7,7 @@ import { entryHandler } from "./entry.js";
 import { H1Forwarder } from "./forward/h1/forwarder.js";
 import type { ProxyHandle, ProxyState } from "./handle.js";
 import { ServiceHop } from "./hop.js";
+import { gatewayForwarder, limitsOf, listenerLimits } from "./limits.js";
 import { refuseInsecureParser } from "./listen/listener.js";
 import { Recorder } from "./record.js";
 
@@ -28,7 +29,8 @@ export async function startGateway(opts: GatewayOptions): Promise<ProxyHandle> {
   const header = new TagHeaderName(opts.tagHeader);
   const access = opts.accessLog ? logger("access", { gateway: opts.gateway }) : null;
   const state: ProxyState = { draining: false };
-  const forwarder = new H1Forwarder();
+  const limits = limitsOf(opts.limits);
+  const forwarder = new H1Forwarder(gatewayForwarder(limits));
   const recorder = new Recorder(opts.metrics, "gateway", access, log);
   const { ejector, unsubscribe } = followConfig(opts, forwarder, log);
   return openProxy(opts, {
@@ -39,6 +41,7 @@ export async function startGateway(opts: GatewayOptions): Promise<ProxyHandle> {
         host: opts.bindHost,
         port: opts.port,
         log,
+        limits: listenerLimits(limits),
         proxy: {
           recorder,
           handle: entryHandler({

@@ -1,4 +1,5 @@
 // Header rewriting between hops: hop-by-hop fields removed (RFC 9110 §7.6.1), X-Forwarded-* set; it never touches the lane context.
+import { PROXY_ERROR_HEADER } from "./errors.js";
 
 /*
  * Removed from requests: Connection and every field it names, Keep-Alive, Proxy-Connection, TE,
@@ -190,6 +191,16 @@ export function headerValue(raw: readonly string[], lowerName: string): string |
     if (name.length === lowerName.length && name.toLowerCase() === lowerName) return raw[i + 1];
   }
   return undefined;
+}
+
+/**
+ * What a peer sidecar's 503 says, from its raw response headers: its app is down
+ * (LANEMESH_APP_UNAVAILABLE), it is overloaded (LANEMESH_OVERLOADED), or null for anything else.
+ */
+export function peerRefusal(raw: readonly string[]): "app-unavailable" | "overloaded" | null {
+  const code = headerValue(raw, PROXY_ERROR_HEADER);
+  if (code === "LANEMESH_APP_UNAVAILABLE") return "app-unavailable";
+  return code === "LANEMESH_OVERLOADED" ? "overloaded" : null;
 }
 
 /** Idempotent methods (RFC 9110 §9.2.2): the only ones a failed attempt may be retried for. */

@@ -10,7 +10,8 @@ import type { Recorder } from "./record.js";
 /*
  * Retry rule: an attempt that failed before any response and before any byte of the request body
  * went out (connection refused / timed out / unreachable, or reset before the response; a peer
- * sidecar's 503 LANEMESH_APP_UNAVAILABLE) is retried ONCE, for idempotent methods only (GET HEAD
+ * sidecar's 503 LANEMESH_APP_UNAVAILABLE or LANEMESH_OVERLOADED; the instance's connections all
+ * busy past the pending bound or timeout) is retried ONCE, for idempotent methods only (GET HEAD
  * OPTIONS TRACE PUT DELETE), on `pick(tag, exclude = the failed instance)`: another instance of
  * the same tag, else base (counted as a fallback). A request whose body was (even partly) sent is
  * never retried: bodies are streamed, never buffered, so they cannot be replayed.
@@ -23,6 +24,8 @@ const FAILURE_CODE: Record<Exclude<ForwardFailureKind, "aborted">, ProxyErrorCod
   protocol: "LANEMESH_UPSTREAM_PROTOCOL",
   "app-unavailable": "LANEMESH_APP_UNAVAILABLE",
   "bad-request": "LANEMESH_BAD_REQUEST",
+  overloaded: "LANEMESH_OVERLOADED",
+  "client-timeout": "LANEMESH_REQUEST_TIMEOUT",
 };
 
 export function noInstance(
@@ -78,8 +81,8 @@ export class ServiceHop implements Flow {
       this.recorder.fail(x, noInstance(first.code, service, tag));
       return;
     }
-    if (first.fallback && tag !== null) this.recorder.fallback(x, service, tag);
-    x.hop = new HopAttempts(picker, first.endpoint);
+    if (first.fallback && tag !== null) this.recorder.fallback(x, service, tag, c);
+    x.hop = new HopAttempts(picker, first.endpoint, c);
     x.prepare(path, headers, this, isIdempotent(x.method));
     x.sendTo(this.forwarder, first.endpoint, first.endpoint.tag);
   }
@@ -98,7 +101,9 @@ export class ServiceHop implements Flow {
       ) {
         hop.retried = true;
         hop.current = second.endpoint;
-        if (second.fallback && x.wanted !== null) this.recorder.fallback(x, x.service, x.wanted);
+        if (second.fallback && x.wanted !== null) {
+          this.recorder.fallback(x, x.service, x.wanted, hop.config);
+        }
         x.interceptAppUnavailable = false;
         x.sendTo(this.forwarder, second.endpoint, second.endpoint.tag);
         return;

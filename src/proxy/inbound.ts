@@ -53,6 +53,8 @@ const FAILURE_CODE: Record<Exclude<ForwardFailureKind, "aborted">, ProxyErrorCod
   protocol: "LANEMESH_UPSTREAM_PROTOCOL",
   "app-unavailable": "LANEMESH_APP_UNAVAILABLE",
   "bad-request": "LANEMESH_BAD_REQUEST",
+  overloaded: "LANEMESH_OVERLOADED",
+  "client-timeout": "LANEMESH_REQUEST_TIMEOUT",
 };
 
 /** The inbound side's outcome rule: failures to reach the app, as the caller's sidecar reads them. */
@@ -88,7 +90,8 @@ export function inboundHandler(deps: InboundDeps): ExchangeHandler {
     if (!target.ok) return recorder.fail(x, target.error);
     const fresh = ctx.traceparent ? undefined : newTraceparent();
     deps.cache.remember(ctx, ctx.tag, fresh);
-    const plan = { appendFor: req.socket.remoteAddress ?? null, overwriteProto: false };
+    x.client = req.socket.remoteAddress ?? null;
+    const plan = { appendFor: x.client, overwriteProto: false };
     const headers = deps.writer.write(
       upstreamHeaders(req.rawHeaders, x.connection, plan),
       ctx.tag,

@@ -1,5 +1,6 @@
 // Per-request bookkeeping: the request metrics and the optional access log line of each Exchange; it records outcomes, it never decides them.
 import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Compiled } from "../live/compiled.js";
 import type { Logger } from "../telemetry/logger.js";
 import type {
   CounterChild,
@@ -8,7 +9,7 @@ import type {
   ProxyMetrics,
 } from "../telemetry/metrics.js";
 import { ProxyError, sendError } from "./errors.js";
-import { Exchange, type ExchangeLog, upstreamOf } from "./exchange.js";
+import { type ClientTimeoutKind, Exchange, type ExchangeLog, upstreamOf } from "./exchange.js";
 import { upstreamKey } from "./forward/contract.js";
 
 /*
@@ -18,8 +19,30 @@ import { upstreamKey } from "./forward/contract.js";
  * left before any response counts with code `499` (nginx's "client closed request") when the
  * connection closes. `service` is the target service, `unknown` when none was resolved (no route,
  * unknown host, refused request: never a client-chosen string, so clients cannot grow the label
- * set); `tag` is the tag of the instance that served (or was tried), `base` when untagged or none.
+ * set); `tag` is the tag of the instance that served (or was tried), `base` when untagged or none:
+ * a tag from the config (instances' tags), never one a client sent.
+ * `lanemesh_fallback_total{service,tag}`: `tag` is the tag the request wanted, which a client can
+ * choose (tag header, baggage; the gateway with --trust-tag-header): it is a label only when the
+ * config in force knows it (a lane's tag or an instance's tag), else `unknown`, so clients cannot
+ * grow the series (50,000 invented tags make one `unknown` series, test/proxy/metric-labels).
  */
+
+const UNKNOWN_TAG = "unknown";
+/** The tags each config knows (lanes' and instances'), computed once per config. */
+const KNOWN_TAGS = new WeakMap<Compiled, ReadonlySet<string>>();
+
+function knownTags(c: Compiled): ReadonlySet<string> {
+  let known = KNOWN_TAGS.get(c);
+  if (known === undefined) {
+    const tags = new Set<string>();
+    for (const lane of c.rules.lanes) tags.add(lane.spec.tag);
+    for (const e of c.endpoints) if (e.tag !== null) tags.add(e.tag);
+    tags.delete(UNKNOWN_TAG);
+    known = tags;
+    KNOWN_TAGS.set(c, known);
+  }
+  return known;
+}
 
 const BASE = "base";
 const CLIENT_CLOSED = 499;
@@ -72,7 +95,14 @@ export class Recorder implements ExchangeLog {
   /** Answer the request with the proxy's own error, recorded like any response. */
   fail(x: Exchange, err: ProxyError): void {
     x.error = err.code;
-    if (!x.res.headersSent) this.head(x, err.status);
+    if (err.code === "LANEMESH_OVERLOADED") {
+      this.metrics.overloaded.inc({ direction: this.direction, service: x.service });
+    }
+    if (!x.res.headersSent) {
+      this.head(x, err.status);
+      // A body not read to its end would be read (and thrown away) at the client's pace.
+      if (x.hasBody && !x.req.complete) x.res.setHeader("connection", "close");
+    }
     sendError(x.res, err);
   }
 
@@ -82,11 +112,17 @@ export class Recorder implements ExchangeLog {
     this.fail(x, new ProxyError("LANEMESH_INTERNAL", "internal proxy error"));
   }
 
-  /** A tagged request went to a base instance. */
-  fallback(x: Exchange, service: string, wanted: string): void {
+  /** The exchange was ended because the client stalled. */
+  clientTimeout(_x: Exchange, kind: ClientTimeoutKind): void {
+    this.metrics.clientTimeouts.inc({ direction: this.direction, kind });
+  }
+
+  /** A tagged request went to a base instance; `wanted` is a label only when `config` knows it. */
+  fallback(x: Exchange, service: string, wanted: string, config: Compiled): void {
     if (x.fallback) return;
     x.fallback = true;
-    this.metrics.fallback.child(service, wanted).inc();
+    const tag = knownTags(config).has(wanted) ? wanted : UNKNOWN_TAG;
+    this.metrics.fallback.child(service, tag).inc();
   }
 
   private seriesFor(service: string, tag: string): Series {

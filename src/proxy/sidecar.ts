@@ -13,6 +13,7 @@ import { H1Forwarder } from "./forward/h1/forwarder.js";
 import type { ProxyHandle, ProxyState } from "./handle.js";
 import { ServiceHop } from "./hop.js";
 import { inboundHandler } from "./inbound.js";
+import { inboundForwarder, limitsOf, listenerLimits, outboundForwarder } from "./limits.js";
 import { type InterceptConfig, SidecarInterception } from "./listen/intercept-sidecar.js";
 import { type Listener, refuseInsecureParser } from "./listen/listener.js";
 import { outboundHandler } from "./outbound.js";
@@ -49,8 +50,9 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
   const cache = new TraceTagCache(opts.traceCache ?? {});
   const access = opts.accessLog ? logger("access", { app: opts.app }) : null;
   const state: ProxyState = { draining: false };
-  const toApp = new H1Forwarder();
-  const toServices = new H1Forwarder();
+  const limits = limitsOf(opts.limits);
+  const toApp = new H1Forwarder(inboundForwarder(limits));
+  const toServices = new H1Forwarder(outboundForwarder(limits));
   const inboundLog = logger("inbound", { app: opts.app });
   const outboundLog = logger("outbound", { app: opts.app });
   const inboundRecorder = new Recorder(opts.metrics, "inbound", access, inboundLog);
@@ -72,6 +74,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
         host: opts.bindHost,
         port: opts.inboundPort,
         log: inboundLog,
+        limits: listenerLimits(limits),
         proxy: {
           recorder: inboundRecorder,
           handle: inboundHandler({
@@ -91,6 +94,7 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
         host: opts.bindHost,
         port: opts.outboundPort,
         log: outboundLog,
+        limits: listenerLimits(limits),
         proxy: {
           recorder: outboundRecorder,
           handle: outboundHandler({

@@ -38,6 +38,20 @@ export class ProxyMetrics {
     this.registry,
   );
 
+  readonly overloaded = counter(
+    this.registry,
+    "lanemesh_overloaded_total",
+    "Requests answered 503 LANEMESH_OVERLOADED (the instance's connections all busy past the pending bound or timeout, or the listener's tunnels at their bound), by direction and service.",
+    ["direction", "service"],
+  );
+
+  readonly clientTimeouts = counter(
+    this.registry,
+    "lanemesh_client_timeouts_total",
+    "Exchanges ended because the client stalled, by direction and kind: body (no request body progress for --client-body-timeout), send (the response not read for --send-timeout), tunnel-idle (no byte either way for --tunnel-idle-timeout).",
+    ["direction", "kind"],
+  );
+
   readonly endpoints = gauge(
     this.registry,
     "lanemesh_endpoints",

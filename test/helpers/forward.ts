@@ -68,6 +68,8 @@ export async function proxyTo(
   up: Up,
   opts: H1ForwarderOptions = {},
   headers: (req: IncomingMessage) => string[] = (req) => stripHop(req.rawHeaders),
+  /** The client key of each request (default: none); e.g. an `x-client` header. */
+  client: (req: IncomingMessage) => string | null = () => null,
 ) {
   const fwd = new H1Forwarder(opts);
   const outcomes: ForwardOutcome[] = [];
@@ -80,6 +82,7 @@ export async function proxyTo(
         headers: headers(req),
         body: req.headers["content-length"] || req.headers["transfer-encoding"] ? req : null,
         interceptAppUnavailable: false,
+        client: client(req),
         res,
         onHead: () => {},
       })

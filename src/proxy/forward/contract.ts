@@ -50,15 +50,23 @@ export interface ForwardCall {
   readonly body: Readable | null;
   /**
    * When true, a `503` carrying `x-lanemesh-error: LANEMESH_APP_UNAVAILABLE` (a peer sidecar
-   * saying its app is down) is not passed on: its body is discarded and the call fails with
-   * `app-unavailable`, retryable, so the caller can try another instance.
+   * saying its app is down) or `LANEMESH_OVERLOADED` (its app's connections are all busy and its
+   * queue is full or timed out) is not passed on: its body is discarded and the call fails with
+   * `app-unavailable` or `overloaded`, retryable, so the caller can try another instance.
    */
   readonly interceptAppUnavailable: boolean;
+  /**
+   * Who the request comes from (the downstream peer's address), for the per-client share of an
+   * instance's connections (h1/waiting.ts); null or absent: not counted per client.
+   */
+  readonly client?: string | null;
   readonly res: ResponseSink;
   /** Set for an Upgrade request: the forwarder opens a tunnel (h1/tunnel.ts) instead. */
   readonly tunnel?: Tunnel | null;
   /** Called once, right after the response head was written to `res`. */
   onHead(status: number): void;
+  /** Called when the attempt ends because the client's request body stalled (for metrics). */
+  onClientTimeout?(): void;
 }
 
 export type ForwardFailureKind =
@@ -72,6 +80,14 @@ export type ForwardFailureKind =
   | "protocol"
   /** A peer sidecar answered 503 LANEMESH_APP_UNAVAILABLE (see interceptAppUnavailable). */
   | "app-unavailable"
+  /**
+   * Every connection to the instance is busy and the wait for one is over: the queue was full
+   * or the pending timeout passed (or a peer sidecar said so, see interceptAppUnavailable).
+   * Nothing reached the instance.
+   */
+  | "overloaded"
+  /** The client's request body made no progress for the client body timeout (answered 408). */
+  | "client-timeout"
   /** The request could not be sent as given (bad target, body shorter than Content-Length). */
   | "bad-request"
   /** The client went away; nothing is to be answered. */

@@ -14,6 +14,8 @@ import { ProxyError } from "../errors.js";
  * - Content-Length with Transfer-Encoding, re-checked here in case a future parser is lenient;
  * - two Host headers (RFC 9112 §3.2: a server MUST answer 400; llhttp passes them through and
  *   Node keeps the first, an upstream might keep the last);
+ * - a Content-Length with leading zeros (`005`, `00`) → 400: the grammar allows it, but a parser
+ *   may read it as octal or refuse it, and it would be passed on as received;
  * - more header lines than the count limit → 431 (Node does not refuse them: `maxHeadersCount`
  *   only truncates `req.headers`, `req.rawHeaders` keeps them all).
  */
@@ -76,6 +78,13 @@ export function checkRequest(
     }
   }
   if (hosts > 1) return new ProxyError("LANEMESH_BAD_REQUEST", "more than one Host header");
+  if (
+    contentLength !== undefined &&
+    contentLength.length > 1 &&
+    contentLength.charCodeAt(0) === 0x30 /* 0 */
+  ) {
+    return new ProxyError("LANEMESH_BAD_REQUEST", "Content-Length with leading zeros");
+  }
   if (transferEncodings === 0) {
     facts.hasBody = contentLength !== undefined && contentLength !== "0";
     return null;

@@ -4,8 +4,10 @@ import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "../../telemetry/logger.js";
 import { ProxyError, sendError, sendRawError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
+import { headerValue } from "../headers.js";
 import type { Recorder } from "../record.js";
 import { checkRequest } from "./edge.js";
+import { type Stall, sweep, sweepInterval, type Watchable, type WatchLimits } from "./watch.js";
 
 /*
  * Limits of every proxy listener (gateway, sidecar inbound and outbound, admin):
@@ -17,9 +19,15 @@ import { checkRequest } from "./edge.js";
  * | time to receive headers   | 15 s    | 408 LANEMESH_REQUEST_TIMEOUT, connection closed         |
  * | time to receive a request | 300 s   | 408 LANEMESH_REQUEST_TIMEOUT (headers and whole body)   |
  * | idle client keep-alive    | 60 s    | connection closed                                      |
- * Node checks the two request timers every 5 s, so they fire up to 5 s late.
+ * | response not read         | 60 s    | connection reset (--send-timeout; watch.ts)            |
+ * | open tunnels              | --max-tunnels | 503 LANEMESH_OVERLOADED for the next Upgrade     |
+ * | tunnel without traffic    | 1 h     | both connections closed (--tunnel-idle-timeout)        |
+ * Node checks the two request timers every 5 s, so they fire up to 5 s late; the listener's own
+ * sweep (watch.ts) runs every 1/8 of its shortest timeout, at most every second.
  *
- * Upstream side (forward/h1/forwarder.ts), per instance: up to 128 connections, idle ones closed after
+ * Upstream side (forward/h1/forwarder.ts), per instance: up to 128 connections (a share per client:
+ * limits.ts), at most 1,024 requests waiting for one, for 5 s at most (→ 503 LANEMESH_OVERLOADED),
+ * a request body without progress for 60 s (→ 408), idle connections closed after
  * 4 s (below the usual 5 s server keep-alive); connect timeout 5 s (→ 503
  * LANEMESH_UPSTREAM_CONNECT, retried elsewhere when idempotent); response headers within 60 s
  * (→ 504 LANEMESH_UPSTREAM_TIMEOUT); at most 300 s of silence inside a response body (→ the
@@ -36,7 +44,7 @@ import { checkRequest } from "./edge.js";
  * listener, the gateway included even when it strips the tag). A refused request is never
  * forwarded. CONNECT is not supported: Node closes such connections. Upgrade requests (WebSocket)
  * pass the same checks and stages as any request and become tunnels (forward/h1/tunnel.ts); while draining
- * they are refused with 503.
+ * they are refused with 503. `Upgrade: h2c` is not a tunnel (see H2C_UPGRADE).
  */
 export const MAX_HEADER_BYTES = 16 * 1024;
 export const MAX_HEADERS = 100;
@@ -50,6 +58,21 @@ export const REQUEST_TIMEOUT_MS = 300_000;
  */
 export const CLIENT_KEEP_ALIVE_MS = 60_000;
 export const TIMEOUT_CHECK_INTERVAL_MS = 5_000;
+/** nginx's send_timeout default. */
+export const SEND_TIMEOUT_MS = 60_000;
+/** An hour without a byte either way: WebSocket apps that ping (most do: 20-60 s) never meet it. */
+export const TUNNEL_IDLE_MS = 3_600_000;
+/** Open tunnels per listener when not told (the CLI derives its default from the fd limit). */
+export const MAX_TUNNELS = 1_000;
+
+/**
+ * HTTP/2 over cleartext by Upgrade (RFC 7540 §3.2): false while no HTTP/2 forwarder exists. An
+ * `Upgrade: h2c` request is then served as the HTTP/1.1 request it also is, its Upgrade and
+ * HTTP2-Settings dropped (a server may ignore the upgrade); tunnelled, it would carry HTTP/2
+ * requests that no stage of this proxy sees (h2c smuggling). The HTTP/2 work flips this one line
+ * and takes such upgrades in `acceptUpgrade`.
+ */
+export const H2C_UPGRADE = false;
 
 export class InsecureParserError extends Error {
   readonly code = "LANEMESH_INSECURE_PARSER";
@@ -84,10 +107,27 @@ export type ExchangeHandler = (x: Exchange) => void;
  * The response class of every listener: it carries its listener and Exchange, so one shared
  * `close` handler does the per-request teardown (no closure per request).
  */
-export class ProxyResponse extends ServerResponse {
+export class ProxyResponse extends ServerResponse implements Watchable {
   listener: Listener | null = null;
   exchange: Exchange | null = null;
+  watchMark = -1;
+  watchSince = 0;
+
+  tunnelSocket(): Socket | null {
+    return this.exchange?.tunnel?.socket ?? null;
+  }
 }
+
+/** The listener's limits on slow clients and tunnels (defaults above). */
+export interface ListenerLimits extends WatchLimits {
+  readonly maxTunnels: number;
+}
+
+export const DEFAULT_LISTENER_LIMITS: ListenerLimits = {
+  sendTimeoutMs: SEND_TIMEOUT_MS,
+  tunnelIdleMs: TUNNEL_IDLE_MS,
+  maxTunnels: MAX_TUNNELS,
+};
 
 function onResponseClose(this: ProxyResponse): void {
   this.listener?.finished(this);
@@ -108,6 +148,8 @@ export interface ListenerOptions {
   proxy?: { recorder: Recorder; handle: ExchangeHandler };
   /** A plain listener (admin): no edge checks, no bookkeeping. */
   serve?: RequestHandler;
+  /** Slow clients and tunnels (default DEFAULT_LISTENER_LIMITS). */
+  limits?: ListenerLimits;
 }
 
 function parserError(err: Error & { code?: string }): ProxyError {
@@ -127,6 +169,12 @@ function parserError(err: Error & { code?: string }): ProxyError {
   }
 }
 
+/** True when the Upgrade value names h2c among its protocols (`h2c`, `websocket, h2c`). */
+function namesH2c(protocol: string): boolean {
+  for (const token of protocol.split(",")) if (token.trim().toLowerCase() === "h2c") return true;
+  return false;
+}
+
 /** The Upgrade header's value as received (the last one when repeated). */
 function upgradeProtocol(raw: readonly string[]): string {
   let value = "";
@@ -139,15 +187,23 @@ function upgradeProtocol(raw: readonly string[]): string {
 
 /** One listening server and the requests in flight on it. */
 export class Listener {
-  private readonly inFlight = new Set<ServerResponse>();
+  private readonly inFlight = new Set<ProxyResponse>();
   private draining = false;
   private idleWaiters: (() => void)[] = [];
+  /** Upgrade requests whose connection is open (handshakes and tunnels). */
+  private tunnels = 0;
+  private readonly watch: NodeJS.Timeout;
 
   private constructor(
     readonly name: string,
     readonly server: Server<typeof IncomingMessage, typeof ProxyResponse>,
     readonly port: number,
-  ) {}
+    private readonly limits: ListenerLimits,
+    private readonly log: Logger,
+  ) {
+    this.watch = setInterval(() => this.sweep(), sweepInterval(limits));
+    this.watch.unref();
+  }
 
   static async open(opts: ListenerOptions): Promise<Listener> {
     refuseInsecureParser();
@@ -181,7 +237,13 @@ export class Listener {
     });
     // After binding, a server error (e.g. EMFILE on accept) must not crash the process.
     server.on("error", (err) => opts.log.error({ err }, "listener error"));
-    const listener = new Listener(opts.name, server, (server.address() as AddressInfo).port);
+    const listener = new Listener(
+      opts.name,
+      server,
+      (server.address() as AddressInfo).port,
+      opts.limits ?? DEFAULT_LISTENER_LIMITS,
+      opts.log,
+    );
     server.on("request", (req: IncomingMessage, res: ProxyResponse) =>
       listener.accept(req, res, opts),
     );
@@ -244,13 +306,69 @@ export class Listener {
     res.on("close", onResponseClose);
     const x = proxy.recorder.track(req, res);
     res.exchange = x;
-    x.tunnel = { socket, head, protocol: upgradeProtocol(req.rawHeaders) };
+    const protocol = upgradeProtocol(req.rawHeaders);
+    if (!H2C_UPGRADE && namesH2c(protocol)) {
+      // Served as plain HTTP/1.1 on this connection, then closed; its body (if any) was not
+      // parsed by Node (it follows an upgrade), so such a request cannot be forwarded.
+      const length = headerValue(req.rawHeaders, "content-length");
+      const body =
+        (length !== undefined && length !== "0") ||
+        headerValue(req.rawHeaders, "transfer-encoding") !== undefined;
+      if (body || head.length > 0) {
+        x.res.setHeader("connection", "close");
+        proxy.recorder.fail(
+          x,
+          new ProxyError("LANEMESH_BAD_REQUEST", "an h2c upgrade with a body is not supported"),
+        );
+        return;
+      }
+      this.handle(x, proxy);
+      return;
+    }
+    x.tunnel = { socket, head, protocol };
     if (this.draining) {
       proxy.recorder.fail(x, new ProxyError("LANEMESH_NOT_READY", "draining: no new tunnels"));
       return;
     }
+    if (this.tunnels >= this.limits.maxTunnels) {
+      proxy.recorder.fail(
+        x,
+        new ProxyError("LANEMESH_OVERLOADED", `${this.limits.maxTunnels} tunnels open: no more`),
+      );
+      return;
+    }
+    this.tunnels++;
+    socket.once("close", () => {
+      this.tunnels--;
+    });
     this.handle(x, proxy);
   }
+
+  /** Open tunnels (and handshakes on their way), for tests and the admin port. */
+  get openTunnels(): number {
+    return this.tunnels;
+  }
+
+  /** The periodic check of slow readers and idle tunnels (watch.ts). */
+  private sweep(): void {
+    if (this.inFlight.size === 0) return;
+    sweep(this.inFlight, performance.now(), this.limits, this.stalled);
+  }
+
+  private readonly stalled = (item: Watchable, kind: Stall): void => {
+    const res = item as ProxyResponse;
+    const x = res.exchange;
+    this.log.debug({ kind, url: x?.req.url, service: x?.service }, "closing a stalled client");
+    if (x !== null) x.recorder.clientTimeout(x, kind);
+    if (kind === "tunnel-idle") {
+      item.tunnelSocket()?.destroy();
+      return;
+    }
+    // A reset (nginx's reset_timedout_connection): the bytes the client did not take are
+    // dropped at once instead of lingering in the kernel's send queue.
+    const socket = res.socket;
+    if (socket !== null && !socket.destroyed) socket.resetAndDestroy();
+  };
 
   private serve(req: IncomingMessage, res: ServerResponse, opts: ListenerOptions): void {
     try {
@@ -267,7 +385,7 @@ export class Listener {
   }
 
   /** The response closed (finished or cut): it is no longer in flight. */
-  finished(res: ServerResponse): void {
+  finished(res: ProxyResponse): void {
     this.inFlight.delete(res);
     if (!this.draining) return;
     this.server.closeIdleConnections();
@@ -302,6 +420,7 @@ export class Listener {
   /** Close the server and every connection now (tunnels included: Node no longer tracks those). */
   close(): Promise<void> {
     this.draining = true;
+    clearInterval(this.watch);
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();

@@ -1,10 +1,10 @@
 // One HTTP/1.1 connection to an upstream instance: writes one request at a time, parses the answer with llhttp and streams both bodies; it never picks instances, queues or retries.
 import { connect, type Socket } from "node:net";
-import { PROXY_ERROR_HEADER } from "../../errors.js";
-import { headerValue, keepAliveHint, stripResponseHopHeaders } from "../../headers.js";
+import { keepAliveHint, peerRefusal, stripResponseHopHeaders } from "../../headers.js";
 import type { ForwardFailureKind, ForwardJob, Upstream } from "../contract.js";
 import { type NativeParser, responseParser } from "./parser.js";
 import { BodyPump, type PumpOwner, requestHead } from "./request.js";
+import type { Share } from "./waiting.js";
 
 /*
  * Life of a connection: connecting → (request → response)* → closed, one request at a time (no
@@ -25,13 +25,16 @@ import { BodyPump, type PumpOwner, requestHead } from "./request.js";
  * Failures map to ForwardFailureKind: socket errors while connecting → `connect`; reset, EOF or
  * socket error before the response is complete → `reset`; no head within the headers timeout →
  * `timeout`; a parse error, an unexpected upgrade or a head Node refuses to send → `protocol`; the
- * client gone → `aborted`. After the head went out, a failure cuts the client's response instead.
+ * client gone → `aborted`; a request body stalled (request.ts) → `client-timeout`, or `timeout`
+ * when the instance stopped taking it. After the head went out, a failure cuts the response.
  */
 
 export interface ConnectionSettings {
   readonly connectTimeoutMs: number;
   readonly headersTimeoutMs: number;
   readonly bodyTimeoutMs: number;
+  /** Longest time a request body may go without progress (either side's fault). */
+  readonly clientBodyTimeoutMs: number;
   readonly keepAliveMs: number;
   /** Largest response header section (0 = Node's default, 16 KiB). */
   readonly maxHeaderSize: number;
@@ -49,8 +52,6 @@ export interface ConnectionOwner {
   closed(c: UpstreamConnection): void;
 }
 
-const APP_UNAVAILABLE = "LANEMESH_APP_UNAVAILABLE";
-
 // Phases of a connection; a request is in flight in REQUEST (waiting for the head) and BODY.
 const CONNECTING = 0;
 const IDLE = 1;
@@ -67,13 +68,16 @@ export class UpstreamConnection implements PumpOwner {
   /** Keep-alive limit of this connection: ours, or shorter if the instance asked. */
   private keepAliveMs: number;
   private partialHeaders: string[] | null = null;
+  /** The client share this connection counts against (set and cleared by the pool). */
+  share: Share | null = null;
 
   // The request in flight and its state (reset by `start`).
   private job: ForwardJob | null = null;
   private readonly pump: BodyPump;
   private settled = false;
   private informational = false;
-  private discard = false;
+  /** A peer sidecar's 503 being swallowed (interceptAppUnavailable): the failure it stands for. */
+  private discard: "app-unavailable" | "overloaded" | null = null;
   private headRequest = false;
   private reusable = false;
   private complete = false;
@@ -121,7 +125,7 @@ export class UpstreamConnection implements PumpOwner {
     this.pump.none();
     this.settled = false;
     this.informational = false;
-    this.discard = false;
+    this.discard = null;
     this.headRequest = job.method === "HEAD";
     this.reusable = false;
     this.complete = false;
@@ -130,10 +134,14 @@ export class UpstreamConnection implements PumpOwner {
     if (this.phase === IDLE) this.sendRequest();
   }
 
-  /** Called by the pool's ticker: act on an elapsed deadline. */
+  /** Called by the pool's ticker: act on an elapsed deadline or a stalled request body. */
   checkTimeout(now: number): void {
-    if (now < this.deadline) return;
     const s = this.owner.settings;
+    if (this.pump.streaming && this.pump.stalled(now, s.clientBodyTimeoutMs)) {
+      this.bodyStalled(s.clientBodyTimeoutMs);
+      return;
+    }
+    if (now < this.deadline) return;
     switch (this.phase) {
       case CONNECTING:
         this.fail(
@@ -155,6 +163,15 @@ export class UpstreamConnection implements PumpOwner {
         this.fail("timeout", `${this.owner.where}: response body silent for ${s.bodyTimeoutMs} ms`);
         return;
     }
+  }
+
+  private bodyStalled(ms: number): void {
+    if (this.pump.blocked) {
+      this.fail("timeout", `${this.owner.where} did not take the request body for ${ms} ms`);
+      return;
+    }
+    this.job?.onClientTimeout?.();
+    this.fail("client-timeout", `the client sent no request body for ${ms} ms`);
   }
 
   /** True when idle for longer than its keep-alive limit (then it must not be reused). */
@@ -197,7 +214,7 @@ export class UpstreamConnection implements PumpOwner {
       return;
     }
     this.deadline = Number.POSITIVE_INFINITY;
-    this.pump.start(job.body, head.chunked);
+    this.pump.start(job.body, head.chunked, performance.now());
   }
 
   bodyDone(): void {
@@ -264,13 +281,9 @@ export class UpstreamConnection implements PumpOwner {
     this.reusable = keepAlive;
     const hint = keepAliveHint(headers);
     if (hint >= 0) this.keepAliveMs = Math.min(this.keepAliveMs, hint * 1000 - 1000);
-    if (
-      status === 503 &&
-      job.interceptAppUnavailable &&
-      headerValue(headers, PROXY_ERROR_HEADER) === APP_UNAVAILABLE
-    ) {
-      this.discard = true;
-      return this.headRequest ? 1 : 0;
+    if (status === 503 && job.interceptAppUnavailable) {
+      this.discard = peerRefusal(headers);
+      if (this.discard !== null) return this.headRequest ? 1 : 0;
     }
     stripResponseHopHeaders(headers);
     try {
@@ -288,7 +301,7 @@ export class UpstreamConnection implements PumpOwner {
 
   private onBody(chunk: Buffer): void {
     const job = this.job;
-    if (job === null || this.discard || this.phase !== BODY) return;
+    if (job === null || this.discard !== null || this.phase !== BODY) return;
     if (job.res.destroyed) {
       this.fail("aborted", "the client closed the connection");
       return;
@@ -329,11 +342,14 @@ export class UpstreamConnection implements PumpOwner {
     const whole = this.pump.done;
     this.complete = false;
     this.releaseJob(job);
-    if (discarded) {
+    if (discarded !== null) {
       job.settle({
         ok: false,
-        kind: "app-unavailable",
-        detail: `the app behind ${this.owner.where} is unavailable`,
+        kind: discarded,
+        detail:
+          discarded === "overloaded"
+            ? `the sidecar at ${this.owner.where} is overloaded`
+            : `the app behind ${this.owner.where} is unavailable`,
         retryable: job.body === null,
       });
     } else {

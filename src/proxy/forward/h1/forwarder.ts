@@ -1,4 +1,4 @@
-// The HTTP/1.1 forwarder: one pool of keep-alive connections per upstream instance, a queue when the pool is full, one timer for every timeout; it never picks instances nor retries.
+// The HTTP/1.1 forwarder: one pool of keep-alive connections per upstream instance (pool.ts), a bounded wait when the pool is full, one timer for every timeout; it never picks instances nor retries.
 import type {
   ForwardCall,
   Forwarder,
@@ -8,8 +8,9 @@ import type {
   Upstream,
 } from "../contract.js";
 import { upstreamKey } from "../contract.js";
-import { type ConnectionOwner, type ConnectionSettings, UpstreamConnection } from "./connection.js";
+import type { ConnectionSettings } from "./connection.js";
 import { nativeParserAvailable } from "./parser.js";
+import { type PoolHost, type PoolLimits, UpstreamPool } from "./pool.js";
 import { openTunnel } from "./tunnel.js";
 
 /*
@@ -19,9 +20,17 @@ import { openTunnel } from "./tunnel.js";
  *   (checked again when an idle connection is taken, so the timer's period does not stretch it).
  *   A server's `Keep-Alive: timeout=N` hint can only shorten it (to N − 1 s).
  * - CONNECTIONS = 128 per instance: at most 128 requests in flight to one instance (HTTP/1.1
- *   carries one at a time, no pipelining); more wait in the pool's queue, first come first served.
- *   Connections are opened on demand and the most recently used idle one is taken first, so a
- *   steady load keeps only as many connections as it has requests in flight.
+ *   carries one at a time, no pipelining); more wait (pool.ts, waiting.ts). Connections are opened
+ *   on demand and the most recently used idle one is taken first, so a steady load keeps only as
+ *   many connections as it has requests in flight.
+ * - MAX_PENDING = 1024 per instance (Envoy's default pending-request circuit breaker): a burst of
+ *   eight times the connections may wait; beyond, 503 LANEMESH_OVERLOADED at once.
+ * - PENDING_TIMEOUT_MS = 5 s: the longest wait for a connection (then 503 LANEMESH_OVERLOADED):
+ *   an instance that frees no connection in 5 s is saturated, and the client is better served by a
+ *   fast 503 (retried on another instance when idempotent) than by an unbounded wait.
+ * - perClient = CONNECTIONS (no bound) unless the side sets one (gateway.ts, sidecar.ts).
+ * - CLIENT_BODY_TIMEOUT_MS = 60 s (nginx's client_body_timeout): a request body without progress
+ *   for that long ends the attempt (408, or the response cut), freeing the connection.
  * - CONNECT_TIMEOUT_MS = 5 s: TCP connect to an instance (then `connect` failure, retryable).
  * - HEADERS_TIMEOUT_MS = 60 s: from the request completely sent to the response head (then 504).
  * - BODY_TIMEOUT_MS = 300 s: longest silence between two chunks of a response body (then the
@@ -35,140 +44,22 @@ export const CONNECTIONS = 128;
 export const CONNECT_TIMEOUT_MS = 5_000;
 export const HEADERS_TIMEOUT_MS = 60_000;
 export const BODY_TIMEOUT_MS = 300_000;
+export const MAX_PENDING = 1024;
+export const PENDING_TIMEOUT_MS = 5_000;
+export const CLIENT_BODY_TIMEOUT_MS = 60_000;
 
-/** Overrides of the defaults above (tests; flags later). */
+/** Overrides of the defaults above (flags, tests). */
 export interface H1ForwarderOptions {
   connections?: number;
+  /** Most connections to one instance one client may hold (default: `connections`, no bound). */
+  perClient?: number;
+  maxPending?: number;
+  pendingTimeoutMs?: number;
   keepAliveMs?: number;
   connectTimeoutMs?: number;
   headersTimeoutMs?: number;
   bodyTimeoutMs?: number;
-}
-
-/** The connections to one instance and the attempts waiting for one. */
-class UpstreamPool implements ConnectionOwner {
-  readonly where: string;
-  private readonly idle: UpstreamConnection[] = [];
-  readonly all = new Set<UpstreamConnection>();
-  private readonly queue: ForwardJob[] = [];
-  /** No new attempt is taken; idle connections close, busy ones when their response is over. */
-  private closing = false;
-  private onEmpty: (() => void) | null = null;
-
-  constructor(
-    readonly upstream: Upstream,
-    readonly settings: ConnectionSettings,
-    private readonly max: number,
-    private readonly forwarder: H1Forwarder,
-  ) {
-    this.where = upstreamKey(upstream);
-  }
-
-  dispatch(job: ForwardJob): void {
-    if (job.res.destroyed) {
-      job.settle({ ok: false, kind: "aborted", detail: "the client left", retryable: false });
-      return;
-    }
-    if (this.closing) {
-      job.settle(closedOutcome(this.where));
-      return;
-    }
-    const now = performance.now();
-    let c = this.idle.pop();
-    while (c?.expired(now)) {
-      c.destroy();
-      c = this.idle.pop();
-    }
-    if (c !== undefined) {
-      c.start(job);
-      return;
-    }
-    if (this.all.size < this.max) {
-      const fresh = new UpstreamConnection(this);
-      this.all.add(fresh);
-      this.forwarder.opened();
-      fresh.start(job);
-      return;
-    }
-    this.enqueue(job);
-  }
-
-  private enqueue(job: ForwardJob): void {
-    // Rare (pool full): a closure per waiting job, so a client that leaves also leaves the queue.
-    const gone = () => {
-      const i = this.queue.indexOf(job);
-      if (i === -1) return;
-      this.queue.splice(i, 1);
-      job.settle({ ok: false, kind: "aborted", detail: "the client left", retryable: false });
-    };
-    (job as QueuedJob)[LEAVE] = gone;
-    job.res.once("close", gone);
-    this.queue.push(job);
-  }
-
-  private dequeue(): ForwardJob | undefined {
-    const job = this.queue.shift();
-    if (job !== undefined) {
-      const gone = (job as QueuedJob)[LEAVE];
-      if (gone !== undefined) job.res.off("close", gone);
-      (job as QueuedJob)[LEAVE] = undefined;
-    }
-    return job;
-  }
-
-  released(c: UpstreamConnection): void {
-    if (this.closing) {
-      c.destroy();
-      return;
-    }
-    const next = this.dequeue();
-    if (next !== undefined) c.start(next);
-    else this.idle.push(c);
-  }
-
-  closed(c: UpstreamConnection): void {
-    if (!this.all.delete(c)) return;
-    this.forwarder.closedOne();
-    const i = this.idle.lastIndexOf(c);
-    if (i !== -1) this.idle.splice(i, 1);
-    if (this.closing) {
-      if (this.all.size === 0) this.onEmpty?.();
-      return;
-    }
-    // A slot is free: a waiting attempt gets a new connection.
-    const next = this.dequeue();
-    if (next !== undefined) this.dispatch(next);
-  }
-
-  tick(now: number): void {
-    for (const c of this.all) c.checkTimeout(now);
-  }
-
-  /** Stop taking attempts; resolves when every connection is closed (`now`: cut them). */
-  close(now: boolean): Promise<void> {
-    this.closing = true;
-    for (let job = this.dequeue(); job !== undefined; job = this.dequeue()) {
-      job.settle(closedOutcome(this.where));
-    }
-    const done = new Promise<void>((resolve) => {
-      this.onEmpty = resolve;
-    });
-    for (const c of [...this.all]) if (now || c.idle) c.destroy();
-    if (this.all.size === 0) return Promise.resolve();
-    return done;
-  }
-}
-
-const LEAVE = Symbol("leave");
-type QueuedJob = ForwardJob & { [LEAVE]?: (() => void) | undefined };
-
-function closedOutcome(where: string): ForwardOutcome {
-  return {
-    ok: false,
-    kind: "reset",
-    detail: `connections to ${where} are closing`,
-    retryable: true,
-  };
+  clientBodyTimeoutMs?: number;
 }
 
 /** Adapts a plain call and a promise to the job form. */
@@ -179,6 +70,7 @@ class PromiseJob implements ForwardJob {
   readonly headers: string[];
   readonly body: ForwardCall["body"];
   readonly interceptAppUnavailable: boolean;
+  readonly client: string | null;
   readonly res: ResponseSink;
 
   constructor(
@@ -191,6 +83,7 @@ class PromiseJob implements ForwardJob {
     this.headers = call.headers;
     this.body = call.body;
     this.interceptAppUnavailable = call.interceptAppUnavailable;
+    this.client = call.client ?? null;
     this.res = call.res;
   }
 
@@ -198,17 +91,21 @@ class PromiseJob implements ForwardJob {
     this.call.onHead(status);
   }
 
+  onClientTimeout(): void {
+    this.call.onClientTimeout?.();
+  }
+
   settle(outcome: ForwardOutcome): void {
     this.resolve(outcome);
   }
 }
 
-export class H1Forwarder implements Forwarder {
+export class H1Forwarder implements Forwarder, PoolHost {
   private readonly pools = new Map<string, UpstreamPool>();
   /** Pools of instances that left, finishing their last responses (their timeouts still run). */
   private readonly retiring = new Set<UpstreamPool>();
   private readonly settings: ConnectionSettings;
-  private readonly max: number;
+  private readonly limits: PoolLimits;
   private readonly tickMs: number;
   private timer: NodeJS.Timeout | null = null;
   private connections = 0;
@@ -221,16 +118,25 @@ export class H1Forwarder implements Forwarder {
       connectTimeoutMs: opts.connectTimeoutMs ?? CONNECT_TIMEOUT_MS,
       headersTimeoutMs: opts.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
       bodyTimeoutMs: opts.bodyTimeoutMs ?? BODY_TIMEOUT_MS,
+      clientBodyTimeoutMs: opts.clientBodyTimeoutMs ?? CLIENT_BODY_TIMEOUT_MS,
       keepAliveMs: opts.keepAliveMs ?? KEEP_ALIVE_MS,
       maxHeaderSize: 0,
     };
-    this.max = opts.connections ?? CONNECTIONS;
+    const connections = opts.connections ?? CONNECTIONS;
+    this.limits = {
+      connections,
+      perClient: Math.min(opts.perClient ?? connections, connections),
+      maxPending: opts.maxPending ?? MAX_PENDING,
+      pendingTimeoutMs: opts.pendingTimeoutMs ?? PENDING_TIMEOUT_MS,
+    };
     const s = this.settings;
     const shortest = Math.min(
       s.connectTimeoutMs,
       s.headersTimeoutMs,
       s.bodyTimeoutMs,
+      s.clientBodyTimeoutMs,
       s.keepAliveMs,
+      this.limits.pendingTimeoutMs,
     );
     this.tickMs = Math.max(10, Math.min(250, Math.floor(shortest / 8)));
   }
@@ -239,7 +145,12 @@ export class H1Forwarder implements Forwarder {
     const key = upstreamKey(u);
     let pool = this.pools.get(key);
     if (pool === undefined) {
-      pool = new UpstreamPool({ address: u.address, port: u.port }, this.settings, this.max, this);
+      pool = new UpstreamPool(
+        { address: u.address, port: u.port },
+        this.settings,
+        this.limits,
+        this,
+      );
       this.pools.set(key, pool);
     }
     return pool;
@@ -298,6 +209,13 @@ export class H1Forwarder implements Forwarder {
   /** Upstreams with open pools (for tests and /config). */
   upstreams(): string[] {
     return [...this.pools.keys()];
+  }
+
+  /** Requests waiting for a connection, all instances together (tests). */
+  pending(): number {
+    let n = 0;
+    for (const pool of this.pools.values()) n += pool.pending;
+    return n;
   }
 
   async close(): Promise<void> {

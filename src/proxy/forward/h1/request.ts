@@ -72,12 +72,26 @@ export interface PumpOwner {
 
 const CHUNKED_END = "0\r\n\r\n";
 
+/*
+ * A request body that makes no progress for the client body timeout (nginx's client_body_timeout)
+ * ends the attempt (connection.ts): the client stopped sending (408), or, when the pump waits for
+ * the instance's socket to drain (`blocked`), the instance stopped taking it (504). Progress is a
+ * flag set per chunk and read by the forwarder's ticker (no clock read per chunk), so a stall is
+ * noticed between the timeout and the timeout plus one tick.
+ */
+
 /** Streams one request body at a time into the connection's socket; one pump per connection. */
 export class BodyPump {
   /** Some body byte was handed to the socket (the attempt can no longer be replayed). */
   sent = false;
   /** The whole body (or no body) went out. */
   done = true;
+  /** A chunk came (or the socket drained) since the connection's ticker last looked. */
+  progressed = false;
+  /** Paused because the instance's socket is full (the instance is the slow side). */
+  blocked = false;
+  /** Since when no progress was seen (performance.now() ms, at the ticker's precision). */
+  private stallSince = 0;
   private body: Readable | null = null;
   private chunked = false;
 
@@ -88,12 +102,30 @@ export class BodyPump {
     socket.on("drain", this.resume);
   }
 
-  /** Start streaming `body` (after the head was written). */
-  start(body: Readable, chunked: boolean): void {
+  /** A body is being streamed (started, not ended, broken or stopped). */
+  get streaming(): boolean {
+    return this.body !== null;
+  }
+
+  /** The ticker's look: true once no progress was seen for `ms` (`now`: performance.now()). */
+  stalled(now: number, ms: number): boolean {
+    if (this.progressed) {
+      this.progressed = false;
+      this.stallSince = now;
+      return false;
+    }
+    return now - this.stallSince >= ms;
+  }
+
+  /** Start streaming `body` (after the head was written at `now`). */
+  start(body: Readable, chunked: boolean, now: number): void {
+    this.stallSince = now;
     this.body = body;
     this.chunked = chunked;
     this.sent = false;
     this.done = false;
+    this.progressed = false;
+    this.blocked = false;
     body.on("data", this.onData);
     body.on("end", this.onEnd);
     body.on("error", this.onBroken);
@@ -121,6 +153,7 @@ export class BodyPump {
 
   private readonly onData = (chunk: Buffer): void => {
     this.sent = true;
+    this.progressed = true;
     const socket = this.socket;
     let flushed: boolean;
     if (this.chunked) {
@@ -132,11 +165,19 @@ export class BodyPump {
     } else {
       flushed = socket.write(chunk);
     }
-    if (!flushed) this.body?.pause();
+    if (!flushed && this.body !== null) {
+      this.blocked = true;
+      this.body.pause();
+    }
   };
 
   private readonly resume = (): void => {
-    if (this.body !== null && !this.done) this.body.resume();
+    if (this.body === null || this.done) return;
+    if (this.blocked) {
+      this.blocked = false;
+      this.progressed = true;
+    }
+    this.body.resume();
   };
 
   private readonly onEnd = (): void => {

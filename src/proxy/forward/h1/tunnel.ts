@@ -15,17 +15,18 @@ import { requestHead } from "./request.js";
  *   the client as received, then bytes flow both ways until either side closes, whatever the
  *   status (101, or a refusal such as 403, which the server ends by closing).
  * - Failures before any answer settle like the forwarder's (connect, reset: retryable, the
- *   handshake has no body); a peer sidecar's 503 LANEMESH_APP_UNAVAILABLE is intercepted when
- *   asked, so the caller's hop tries another instance.
- * - No idle timeout once open: WebSockets stay idle for long; they end with either side (its FIN
- *   or close), or when the proxy stops (Listener.close destroys them; drain waits for them up to
- *   --drain-seconds).
+ *   handshake has no body); a peer sidecar's 503 LANEMESH_APP_UNAVAILABLE or LANEMESH_OVERLOADED
+ *   is intercepted when asked, so the caller's hop tries another instance.
+ * - Tunnels end with either side (its FIN or close), when the proxy stops (Listener.close destroys
+ *   them; drain waits for them up to --drain-seconds), or when the listener finds one without a
+ *   byte either way for --tunnel-idle-timeout (listen/watch.ts); the listener also bounds how many
+ *   are open (--max-tunnels).
  */
 
 const MAX_HEAD_BYTES = 16 * 1024;
 const HEAD_END = Buffer.from("\r\n\r\n");
 const STATUS_LINE = /^HTTP\/1\.[01] (\d{3})[ \r]/;
-const APP_UNAVAILABLE = /\r\nx-lanemesh-error:[ \t]*LANEMESH_APP_UNAVAILABLE[ \t]*\r\n/i;
+const PEER_REFUSAL = /\r\nx-lanemesh-error:[ \t]*LANEMESH_(APP_UNAVAILABLE|OVERLOADED)[ \t]*\r\n/i;
 
 export function openTunnel(job: ForwardJob, tunnel: Tunnel, connectTimeoutMs: number): void {
   const client = tunnel.socket;
@@ -64,7 +65,10 @@ export function openTunnel(job: ForwardJob, tunnel: Tunnel, connectTimeoutMs: nu
     client.off("close", clientLeft);
     job.settle(outcome);
   };
-  const fail = (kind: "connect" | "reset" | "protocol" | "app-unavailable", detail: string) => {
+  const fail = (
+    kind: "connect" | "reset" | "protocol" | "app-unavailable" | "overloaded",
+    detail: string,
+  ) => {
     if (settled) return;
     up.destroy();
     settle({ ok: false, kind, detail, retryable: kind !== "protocol" });
@@ -118,8 +122,10 @@ export function openTunnel(job: ForwardJob, tunnel: Tunnel, connectTimeoutMs: nu
       return;
     }
     const status = Number(m[1]);
-    if (status === 503 && job.interceptAppUnavailable && APP_UNAVAILABLE.test(text)) {
-      fail("app-unavailable", `${where}: its app is unavailable`);
+    const refusal = status === 503 && job.interceptAppUnavailable ? PEER_REFUSAL.exec(text) : null;
+    if (refusal !== null) {
+      if (refusal[1]?.toUpperCase() === "OVERLOADED") fail("overloaded", `${where} is overloaded`);
+      else fail("app-unavailable", `${where}: its app is unavailable`);
       return;
     }
     settle({ ok: true, status });
