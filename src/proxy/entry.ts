@@ -1,7 +1,12 @@
 // The gateway's listener (client → mesh): classify by the lane rules, strip what the client claimed, start the trace, then pick and forward; it never trusts the client's tag unless told to.
 
-import { entryLane } from "../lane/classify.js";
-import { type LaneWriter, newTraceparent, type TagReader } from "../lane/propagation/index.js";
+import { entryLane, keepsTrace } from "../lane/classify.js";
+import {
+  type EntryTraces,
+  type LaneWriter,
+  newTraceparent,
+  type TagReader,
+} from "../lane/propagation/index.js";
 import { requestViewFromIncoming } from "../lane/rules/view.js";
 import type { LiveConfig } from "../live/live-config.js";
 import { noRoute } from "./errors.js";
@@ -16,7 +21,9 @@ import { splitRequestTarget } from "./route.js";
  * tag the gateway's rules give, unless `trustTagHeader` (a valid client tag then wins over the
  * rules). Hostile spellings of the tag header are refused with 400 even when the tag would be
  * dropped: a request that different servers could read differently is not let in at all.
- * Other baggage members pass. A request without a valid traceparent gets a fresh one.
+ * Other baggage members pass. A request without a valid traceparent gets a fresh one, and so does
+ * one whose trace id already carries another lane at this gateway (`traces`; counted through
+ * `restarted`): inside the mesh a trace id carries one lane.
  */
 
 export interface EntryDeps {
@@ -25,6 +32,10 @@ export interface EntryDeps {
   readonly reader: TagReader;
   readonly writer: LaneWriter;
   readonly trustTagHeader: boolean;
+  /** The lane each incoming trace id was given first. */
+  readonly traces: EntryTraces;
+  /** A request of `service` in lane `tag` got a fresh trace: its trace id carried another lane. */
+  readonly restarted: (service: string, tag: string | null) => void;
 }
 
 /** listener → classify (route + lane rules) → pick → forward. */
@@ -39,11 +50,16 @@ export function entryHandler(deps: EntryDeps): ExchangeHandler {
     if (!target.ok) return recorder.fail(x, target.error);
     const decision = entryLane(c.matcher, requestViewFromIncoming(req), ctx, deps.trustTagHeader);
     if (!decision.ok) return recorder.fail(x, noRoute(req.url ?? "/"));
+    let fresh: string | undefined;
+    if (!keepsTrace(ctx, decision.tag, deps.traces)) {
+      deps.restarted(decision.service, decision.tag);
+      fresh = newTraceparent();
+    } else if (!ctx.traceparent) fresh = newTraceparent();
     const plan = { appendFor: req.socket.remoteAddress ?? null, overwriteProto: true };
     const headers = deps.writer.write(
       upstreamHeaders(req.rawHeaders, x.connection, plan),
       decision.tag,
-      ctx.traceparent ? undefined : newTraceparent(),
+      fresh,
     );
     deps.hop.send(x, c, decision.service, decision.tag, target.path, headers);
   };
