@@ -1,8 +1,13 @@
 // The gateway's listener (client → mesh): classify by the lane rules, strip what the client claimed, start the trace, then pick and forward; it never trusts the client's tag unless told to.
 
 import type { IncomingMessage } from "node:http";
-import { entryLane } from "../lane/classify.js";
-import { type LaneWriter, newTraceparent, type TagReader } from "../lane/propagation/index.js";
+import { entryLane, keepsTrace } from "../lane/classify.js";
+import {
+  type EntryTraces,
+  type LaneWriter,
+  newTraceparent,
+  type TagReader,
+} from "../lane/propagation/index.js";
 import { type IncomingLike, requestViewFromIncoming } from "../lane/rules/view.js";
 import type { LiveConfig } from "../live/live-config.js";
 import { noRoute } from "./errors.js";
@@ -18,7 +23,9 @@ import { splitRequestTarget } from "./route.js";
  * tag the gateway's rules give, unless `trustTagHeader` (a valid client tag then wins over the
  * rules). Hostile spellings of the tag header are refused with 400 even when the tag would be
  * dropped: a request that different servers could read differently is not let in at all.
- * Other baggage members pass. A request without a valid traceparent gets a fresh one.
+ * Other baggage members pass. A request without a valid traceparent gets a fresh one, and so does
+ * one whose trace id already carries another lane at this gateway (`traces`; counted through
+ * `restarted`): inside the mesh a trace id carries one lane.
  *
  * Routes are a boundary: the path is normalized (path.ts: dot segments, escapes, repeated
  * slashes; encoded slashes refused) before the routes and lane rules see it, and the upstream
@@ -45,6 +52,10 @@ export interface EntryDeps {
   readonly reader: TagReader;
   readonly writer: LaneWriter;
   readonly trustTagHeader: boolean;
+  /** The lane each incoming trace id was given first. */
+  readonly traces: EntryTraces;
+  /** A request of `service` in lane `tag` got a fresh trace: its trace id carried another lane. */
+  readonly restarted: (service: string, tag: string | null) => void;
 }
 
 /** listener → classify (route + lane rules) → pick → forward. */
@@ -64,12 +75,17 @@ export function entryHandler(deps: EntryDeps): ExchangeHandler {
     const seen = path === req.url ? req : new NormalizedRequest(req, path);
     const decision = entryLane(c.matcher, requestViewFromIncoming(seen), ctx, deps.trustTagHeader);
     if (!decision.ok) return recorder.fail(x, noRoute(path));
+    let fresh: string | undefined;
+    if (!keepsTrace(ctx, decision.tag, deps.traces)) {
+      deps.restarted(decision.service, decision.tag);
+      fresh = newTraceparent();
+    } else if (!ctx.traceparent) fresh = newTraceparent();
     x.client = req.socket.remoteAddress ?? null;
     const plan = { appendFor: x.client, overwriteProto: true };
     const headers = deps.writer.write(
       upstreamHeaders(req.rawHeaders, x.connection, plan),
       decision.tag,
-      ctx.traceparent ? undefined : newTraceparent(),
+      fresh,
     );
     deps.hop.send(x, c, decision.service, decision.tag, path, headers);
   };

@@ -1,6 +1,12 @@
 // Assembles an entry gateway (gateway and admin listeners) from its options; it holds no request logic.
 
-import { LaneWriter, TagHeaderName, TagReader } from "../lane/propagation/index.js";
+import {
+  EntryTraces,
+  type EntryTracesOptions,
+  LaneWriter,
+  TagHeaderName,
+  TagReader,
+} from "../lane/propagation/index.js";
 import { logger } from "../telemetry/logger.js";
 import { followConfig, openProxy, type ProxyBaseOptions } from "./assemble.js";
 import { entryHandler } from "./entry.js";
@@ -20,6 +26,8 @@ export interface GatewayOptions extends ProxyBaseOptions {
   port: number;
   /** Keep a lane tag sent by the client (only behind a trusted proxy that set it). */
   trustTagHeader: boolean;
+  /** Bounds of the table of incoming trace ids' lanes (defaults: 100 000 ids, 60 s sliding TTL). */
+  entryTraces?: EntryTracesOptions;
 }
 
 /** Open the gateway and admin listeners; rejects (with nothing left open) if one cannot bind. */
@@ -32,6 +40,7 @@ export async function startGateway(opts: GatewayOptions): Promise<ProxyHandle> {
   const limits = limitsOf(opts.limits);
   const forwarder = new H1Forwarder(gatewayForwarder(limits));
   const recorder = new Recorder(opts.metrics, "gateway", access, log);
+  const metrics = opts.metrics;
   const { ejector, unsubscribe } = followConfig(opts, forwarder, log);
   return openProxy(opts, {
     role: "gateway",
@@ -50,6 +59,9 @@ export async function startGateway(opts: GatewayOptions): Promise<ProxyHandle> {
             reader: new TagReader(header),
             writer: new LaneWriter(header),
             trustTagHeader: opts.trustTagHeader,
+            traces: new EntryTraces(opts.entryTraces ?? {}),
+            restarted: (service, tag) =>
+              metrics.traceRestarted.inc({ service, tag: metrics.laneLabel(tag) }),
           }),
         },
       },

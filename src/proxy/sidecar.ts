@@ -47,7 +47,12 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
   const header = new TagHeaderName(opts.tagHeader);
   const reader = new TagReader(header);
   const writer = new LaneWriter(header);
-  const cache = new TraceTagCache(opts.traceCache ?? {});
+  const metrics = opts.metrics;
+  const cache = new TraceTagCache({
+    ...opts.traceCache,
+    onLaneLost: (tag, requests) =>
+      metrics.laneAmbiguous.inc({ service: opts.app, tag: metrics.laneLabel(tag) }, requests),
+  });
   const access = opts.accessLog ? logger("access", { app: opts.app }) : null;
   const state: ProxyState = { draining: false };
   const limits = limitsOf(opts.limits);

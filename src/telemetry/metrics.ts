@@ -12,6 +12,9 @@ export type { CounterChild, HistogramChild } from "./series.js";
 
 export type Direction = "inbound" | "outbound" | "gateway";
 
+/** Distinct `tag` values the lane-context counters keep (clients choose tags); later ones are `other`. */
+export const MAX_LANE_LABELS = 64;
+
 /** One set of the contract's metrics. Each proxy owns one, so tests can run several in a process. */
 export class ProxyMetrics {
   readonly registry = new Registry();
@@ -50,6 +53,20 @@ export class ProxyMetrics {
     "lanemesh_client_timeouts_total",
     "Exchanges ended because the client stalled, by direction and kind: body (no request body progress for --client-body-timeout), send (the response not read for --send-timeout), tunnel-idle (no byte either way for --tunnel-idle-timeout).",
     ["direction", "kind"],
+  );
+
+  readonly laneAmbiguous = counter(
+    this.registry,
+    "lanemesh_lane_ambiguous_total",
+    "Tagged requests whose trace id this sidecar also saw in another lane (base included) within the trace-cache TTL: the trace's outbound calls from here go to base. By the sidecar's service and the lane dropped.",
+    ["service", "tag"],
+  );
+
+  readonly traceRestarted = counter(
+    this.registry,
+    "lanemesh_trace_restarted_total",
+    "Gateway requests given a fresh trace id because their trace id already carried another lane at this gateway, by target service and the request's lane (base when untagged).",
+    ["service", "tag"],
   );
 
   readonly endpoints = gauge(
@@ -114,6 +131,17 @@ export class ProxyMetrics {
   /** `processMetrics`: prom-client's default process metrics too (see collectProcessMetrics). */
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics) collectProcessMetrics(this.registry);
+  }
+
+  private readonly laneLabels = new Set<string>();
+
+  /** The `tag` label of the lane-context counters: base for null, bounded (MAX_LANE_LABELS). */
+  laneLabel(tag: string | null): string {
+    if (tag === null) return "base";
+    if (this.laneLabels.has(tag)) return tag;
+    if (this.laneLabels.size >= MAX_LANE_LABELS) return "other";
+    this.laneLabels.add(tag);
+    return tag;
   }
 
   /** Replace the endpoint gauge with a fresh count of healthy instances per service and tag. */

@@ -8,6 +8,7 @@ export {
   laneFromBaggage,
   withLane,
 } from "./baggage.js";
+export { EntryTraces, type EntryTracesOptions } from "./entry-traces.js";
 export { LaneWriter } from "./outgoing.js";
 export {
   type BadTagHeader,

@@ -41,13 +41,18 @@ function finish(length: number): number {
     k1 = Math.imul(k1, C2);
     h ^= k1;
   }
-  h ^= length;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
+  return fmix32(h ^ length);
+}
+
+/** MurmurHash3's 32-bit finalizer: every output bit depends on every input bit. */
+export function fmix32(value: number): number {
+  let x = value;
+  x ^= x >>> 16;
+  x = Math.imul(x, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return x >>> 0;
 }
 
 /** MurmurHash3 x86_32 of the UTF-8 bytes of `value`; `seed` exists for the reference vectors only. */

@@ -1,4 +1,4 @@
-// Tests for TraceTagCache: LRU eviction, sliding TTL on an injected clock, remember/recall by trace ids.
+// Tests for TraceTagCache: LRU eviction, sliding TTL on an injected clock, remember/recall by trace ids (the shared-trace rule: trace-cache-rule.test.ts).
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { type LaneContext, TagReader } from "../../../src/lane/propagation/tag.js";
@@ -154,13 +154,14 @@ describe("TraceTagCache remember / recall", () => {
     assert.equal(cache.recall(read(["traceparent", fresh])), "blue");
   });
 
-  test("a base request forgets its ids", () => {
+  test("a base request turns a gray id ambiguous: its calls go base, it is not forgotten", () => {
     const cache = new TraceTagCache();
     cache.remember(read(["x-lane-tag", "gray", "traceparent", TP]), "gray");
     assert.equal(cache.recall(read(["traceparent", TP])), "gray");
     cache.remember(read(["traceparent", TP]), null);
-    assert.equal(cache.recall(read(["traceparent", TP])), undefined);
-    assert.equal(cache.size(), 0);
+    assert.equal(cache.recall(read(["traceparent", TP])), null);
+    assert.equal(cache.get(TP.slice(3, 35)), null);
+    assert.equal(cache.size(), 1);
   });
 
   test("stored ids and tags compare by value, not by identity", () => {
