@@ -6,7 +6,15 @@ import { noAuthentication, type ProxyAuthenticator } from "../control-plane/iden
 import { DEFAULT_MAX_SNAPSHOT_BYTES, PROXY_MAX_RECEIVE_BYTES } from "../protocol/wire.js";
 import { logger } from "../telemetry/logger.js";
 import { defaultDataDir } from "./data-dir.js";
-import { envOption, parsePort, parsePositiveInt, parseSeconds } from "./options.js";
+import { envOption, parseDuration, parsePort, parsePositiveInt, parseSeconds } from "./options.js";
+
+/** `--load-window`: 1s..10m. */
+function parseLoadWindow(v: string): number {
+  const ms = parseDuration(v);
+  if (ms < 1000 || ms > 600_000)
+    throw new InvalidArgumentError("expected a duration from 1s to 10m.");
+  return ms;
+}
 
 type ProxyAuth = "tokens" | "kubernetes" | "none";
 
@@ -21,6 +29,8 @@ interface Flags {
   proxyAuth: ProxyAuth;
   apiTokenFile?: string;
   maxSnapshotBytes: number;
+  /** ms */
+  loadWindow: number;
 }
 
 function parseSnapshotBytes(v: string): number {
@@ -93,6 +103,14 @@ export function register(program: Command): void {
         .argParser(parsePositiveInt)
         .default(1000),
     )
+    .addOption(
+      envOption(
+        "--load-window <DURATION>",
+        "how far back lanemesh status computes requests/s, error rates and percentiles from the proxies' load reports",
+      )
+        .argParser(parseLoadWindow)
+        .default(30_000, "30s"),
+    )
     .action(async (flags: Flags) => {
       const log = logger("control-plane");
       const dataDir = resolve(flags.dataDir ?? defaultDataDir());
@@ -108,6 +126,7 @@ export function register(program: Command): void {
           debounceMs: flags.debounceMs,
           debounceMaxMs: flags.debounceMaxMs,
           maxSnapshotBytes: flags.maxSnapshotBytes,
+          loadWindowSeconds: flags.loadWindow / 1000,
           ...(proxyAuth ? { proxyAuth } : {}),
           ...(flags.apiTokenFile ? { apiTokenFile: resolve(flags.apiTokenFile) } : {}),
           log,

@@ -1,5 +1,5 @@
 // `lanemesh demo-app`: runs one lane-unaware app of the demo's chain (A → B → C); flags only, the app is in src/demo/app.ts.
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { collect, envOption, parsePort, parseTag } from "./options.js";
 
 interface DemoAppFlags {
@@ -11,6 +11,15 @@ interface DemoAppFlags {
   proxy: string;
   configLabel?: string;
   forward?: string[];
+  failRatio: number;
+}
+
+/** `--fail-ratio`: a share 0..1. */
+function parseRatio(value: string): number {
+  const n = Number(value);
+  if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 1)
+    throw new InvalidArgumentError("expected a share from 0 to 1, e.g. 0.5.");
+  return n;
 }
 
 function parseUrl(value: string): string {
@@ -57,6 +66,14 @@ export function register(program: Command): void {
         "incoming headers copied to the next hop: traceparent | baggage | tag-header[:NAME] | none (repeatable; default traceparent)",
       ).argParser(collect),
     )
+    .addOption(
+      envOption(
+        "--fail-ratio <SHARE>",
+        "answer this share of requests (0..1, spread evenly: 0.5 = every other one) with 500 instead of calling on: a broken version, to try status and guarded lanes",
+      )
+        .argParser(parseRatio)
+        .default(0),
+    )
     .action(async (o: DemoAppFlags) => {
       const [{ parseForward, startDemoApp }, { logger }] = await Promise.all([
         import("../demo/app.js"),
@@ -87,6 +104,7 @@ export function register(program: Command): void {
         proxy,
         configLabel: o.configLabel ?? null,
         forward,
+        failRatio: o.failRatio,
       });
       const log = logger("cli");
       const stop = (signal: NodeJS.Signals): void => {

@@ -2,7 +2,9 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { stringify } from "yaml";
 import { callServer, type ServedConfig } from "../control-plane/api-client.js";
+import type { StatusView } from "../control-plane/status.js";
 import { connectOrFail, serverOption, tokenFileOption, tokenOption } from "./server-client.js";
+import { formatStatus } from "./status.js";
 import {
   type Doc,
   type GetKind,
@@ -68,6 +70,22 @@ export function register(program: Command): void {
       const live = (config.ok ? config.body : null) as ServedConfig;
       const list = (proxies.ok ? (proxies.body as { items: ProxyView[] }).items : []) ?? [];
       process.stdout.write(describe(kind, one.ok ? one.body : null, live, list));
+      if (kind === "lanes") {
+        const group = (one.ok ? (one.body as Doc) : null)?.spec?.group;
+        const st = await callServer(
+          server,
+          "GET",
+          `v1/status?group=${encodeURIComponent(String(group))}`,
+          undefined,
+          { token },
+        );
+        const view = st.ok ? (st.body as StatusView) : null;
+        const g = view?.groups[0];
+        if (view && g)
+          process.stdout.write(
+            `Traffic (lanemesh status):\n${formatStatus({ ...view, groups: [{ ...g, lanes: g.lanes.filter((l) => l.name === name) }] })}`,
+          );
+      }
     });
 }
 
@@ -165,7 +183,33 @@ function laneFields(doc: Doc, live: ServedConfig): Field[] {
     ],
     ["Apps", spec.apps ? list(spec.apps) : `all of the group's (${list(group?.spec.apps)})`],
     ["Rule", laneRule(spec)],
+    ...guardFields(doc),
   ];
+}
+
+/** A guarded lane's limits, and why its guard closed it (the Lane's status.guard). */
+function guardFields(doc: Doc): Field[] {
+  const g = doc.spec?.guard;
+  const out: Field[] = [];
+  if (g)
+    out.push([
+      "Guard",
+      [
+        g.maxErrorRate === undefined ? null : `maxErrorRate ${g.maxErrorRate}`,
+        g.maxP99Ms === undefined ? null : `maxP99Ms ${g.maxP99Ms}`,
+        `minRequests ${g.minRequests ?? 20}`,
+        `window ${g.window ?? "30s"}`,
+      ]
+        .filter((x) => x !== null)
+        .join(", "),
+    ]);
+  const trip = doc.status?.guard;
+  if (trip)
+    out.push([
+      "Closed by its guard",
+      `${str(trip.closedAt)} (version ${str(trip.version)}): ${str(trip.reason)}; apply it with enabled: true to reopen`,
+    ]);
+  return out;
 }
 
 function instanceFields(doc: Doc, live: ServedConfig): Field[] {

@@ -14,6 +14,7 @@ import { register as registerInject } from "./inject.js";
 import { register as registerInstall } from "./install.js";
 import { register as registerIptables } from "./iptables.js";
 import { register as registerSidecar } from "./sidecar.js";
+import { register as registerStatus } from "./status.js";
 import { register as registerToken } from "./token.js";
 import { register as registerValidate } from "./validate.js";
 import { CLIENT_VERSION, register as registerVersion } from "./version.js";
@@ -34,6 +35,7 @@ export function buildProgram(): Command {
   registerApply(program);
   registerGet(program);
   registerDescribe(program);
+  registerStatus(program);
   registerDelete(program);
   registerToken(program);
   registerAdopt(program);

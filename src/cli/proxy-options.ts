@@ -26,6 +26,8 @@ export interface SourceFlags {
   advertiseHost?: string;
   /** The proxy's credential for the control plane, read again at every (re)connect. */
   tokenFile?: string;
+  /** ms between load reports to the control plane. */
+  reportInterval: number;
 }
 
 /** The flags every proxy takes besides its own ports. */
@@ -51,6 +53,14 @@ export interface ProxyFlags extends SourceFlags {
   maxTunnels: number;
   /** ms */
   tunnelIdleTimeout: number;
+}
+
+/** `--report-interval`: a duration from 100ms to 1m. */
+function parseReportInterval(v: string): number {
+  const ms = parseDuration(v);
+  if (ms < 100 || ms > 60_000)
+    throw new InvalidArgumentError("expected a duration from 100ms to 1m.");
+  return ms;
 }
 
 /** The limits on waiting the flags describe (src/proxy/limits.ts: what each one bounds). */
@@ -259,5 +269,13 @@ export function addProxyOptions(cmd: Command): Command {
         "--token-file <FILE>",
         "control-plane mode: this proxy's credential (lanemesh token create, or a projected ServiceAccount token on Kubernetes), read again at every reconnect",
       ),
+    )
+    .addOption(
+      envOption(
+        "--report-interval <DURATION>",
+        "control-plane mode: how often this proxy reports its traffic (requests, errors, latency per service and tag) to the control plane, for lanemesh status and guarded lanes",
+      )
+        .argParser(parseReportInterval)
+        .default(5000, "5s"),
     );
 }

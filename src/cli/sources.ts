@@ -220,6 +220,7 @@ function controlPlaneSources(
           metrics,
           stateFile: stateFile(),
           ...(flags.tokenFile ? { tokenFile: flags.tokenFile } : {}),
+          reportIntervalMs: flags.reportInterval,
           log: logger("sync", { controlPlane: target }),
           endpoints: resolver === undefined,
         });

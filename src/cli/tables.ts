@@ -77,6 +77,11 @@ const COLUMNS: Record<GetKind, Column[]> = {
     { header: "ENABLED", value: (d) => String(d.spec?.enabled ?? true) },
     { header: "APPS", value: (d) => (d.spec?.apps ? list(d.spec.apps) : "(group)") },
     { header: "RULE", value: (d) => laneRule(d.spec ?? {}) },
+    {
+      header: "GUARD",
+      value: (d) => (d.status?.guard ? "tripped" : d.spec?.guard ? "armed" : "-"),
+      wide: true,
+    },
     labels,
   ],
   instances: [

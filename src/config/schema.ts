@@ -88,7 +88,7 @@ export interface ObjectRule {
   first?: boolean;
 }
 
-export type RuleId = "exactlyOneMatch" | "valueByOp" | "matchOrWeights";
+export type RuleId = "exactlyOneMatch" | "valueByOp" | "matchOrWeights" | "guardLimit";
 
 export interface ObjectField extends Common {
   type: "object";
@@ -309,6 +309,46 @@ const PERCENT = {
   maximum: 100,
 } as const satisfies Omit<NumberField, "description">;
 
+/** A guarded lane: the control plane closes it when its traffic breaks these limits (docs/resources.md). */
+const GUARD: ObjectField = {
+  type: "object",
+  description:
+    "Automatic rollback: the control plane closes the lane (enabled: false) when, over the window and once minRequests of the lane's requests were seen at one app, that app's lane traffic is over a limit and worse than its base traffic; it never reopens it.",
+  fields: {
+    maxErrorRate: {
+      ...{ type: "number", minimum: 0, maximum: 1 },
+      description:
+        "Largest share of the lane's requests (0..1) that may fail (5xx or a proxy error) at an app.",
+    },
+    maxP99Ms: {
+      ...{ type: "number", minimum: 1, maximum: 600000 },
+      description: "Largest 99th percentile of the lane's time to response head at an app, in ms.",
+    },
+    minRequests: {
+      type: "integer",
+      minimum: 1,
+      maximum: 1000000000,
+      default: 20,
+      description: "Lane requests an app must have served in the window before it is judged.",
+    },
+    window: {
+      type: "string",
+      pattern: "^([1-9][0-9]?s|[1-5][0-9]{2}s|600s|([1-9]|10)m)$",
+      patternMessage: "must be a duration from 1s to 10m such as 30s or 2m",
+      default: "30s",
+      description:
+        "How far back the lane's traffic is judged (1s..10m); traffic from before the lane was last changed is not.",
+    },
+  },
+  rules: [
+    {
+      id: "guardLimit",
+      description: "a guard needs maxErrorRate, maxP99Ms or both",
+      openapi: { anyOf: [{ required: ["maxErrorRate"] }, { required: ["maxP99Ms"] }] },
+    },
+  ],
+};
+
 const LANE_SPEC: ObjectField = {
   type: "object",
   description: "A tag that requests entering through a group's routes get, by content or by ratio.",
@@ -356,6 +396,7 @@ const LANE_SPEC: ObjectField = {
       typeMessage: (got) => `must be a mapping of route name to percent; got ${got}`,
       description: "Ratio mode: percent per entry route name.",
     },
+    guard: GUARD,
   },
   rules: [
     {

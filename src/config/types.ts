@@ -67,7 +67,25 @@ export interface Lane {
     weight?: number;
     /** ...or per route name. */
     weights?: Record<string, number>;
+    /** Automatic rollback (docs/resources.md "Guarded lanes"). */
+    guard?: LaneGuard;
   };
+}
+
+/** A lane's guard, defaults applied by the validator. */
+export interface LaneGuard {
+  /** 0..1 */
+  maxErrorRate?: number;
+  maxP99Ms?: number;
+  minRequests: number;
+  /** `30s`, `2m`: 1s..10m. */
+  window: string;
+}
+
+/** A guard window (`30s`, `2m`) in milliseconds. */
+export function guardWindowMs(window: string): number {
+  const n = Number.parseInt(window, 10);
+  return window.endsWith("m") ? n * 60_000 : n * 1000;
 }
 
 /** One instance of a service, as static discovery files write it (docs/discovery.md). */

@@ -220,6 +220,10 @@ const RULE_CHECKS: Record<RuleId, RuleCheck> = {
   },
   // Needs the group's mode: crosscheck.ts reports it, naming the field the mode rules out.
   matchOrWeights() {},
+  guardLimit(ck, _f, m, path) {
+    if (!present(m.maxErrorRate) && !present(m.maxP99Ms))
+      ck.error(path, "a guard needs maxErrorRate, maxP99Ms or both: nothing to judge the lane by");
+  },
 };
 
 /** Check one document's shape; the resource it returns has undefined fields where errors were. */

@@ -30,12 +30,19 @@ import {
 } from "./http-api.js";
 import { isLoopback, type ProxyAuthenticator, tokenAuthenticator } from "./identity.js";
 import { ControlPlaneMetrics } from "./metrics.js";
-import { type Registration, Registry } from "./registry.js";
+import { Registry } from "./registry.js";
 import { ensureSecrets, type Secrets } from "./secrets.js";
 import { MeshServer, type ProxyInfo } from "./server.js";
-import { type BuiltSnapshot, buildSnapshot, registrationDocuments } from "./snapshot.js";
+import {
+  type BuiltSnapshot,
+  buildSnapshot,
+  registrationDocuments,
+  registrationProblem,
+} from "./snapshot.js";
+import type { StatusView } from "./status.js";
 import { FileStore, type StoreState } from "./store.js";
 import { signToken } from "./tokens.js";
+import { DEFAULT_LOAD_WINDOW_SECONDS, Traffic, withoutStatus } from "./traffic.js";
 
 export interface ControlPlaneOptions {
   dataDir: string;
@@ -62,6 +69,8 @@ export interface ControlPlaneOptions {
   apiTokenFile?: string;
   /** Largest encoded snapshot an apply may make. Default DEFAULT_MAX_SNAPSHOT_BYTES. */
   maxSnapshotBytes?: number;
+  /** Seconds `GET /v1/status` computes rates and percentiles over. Default 30. */
+  loadWindowSeconds?: number;
 }
 
 /** The control plane's state and operations, without its listeners (see startControlPlane). */
@@ -76,6 +85,8 @@ export class ControlPlane implements ApiBackend {
   private snapshotGen = 0;
   private queue: Promise<unknown> = Promise.resolve();
   private readonly proxyListeners = new Set<() => void>();
+  /** Load reports, `status`, guarded lanes. */
+  readonly traffic: Traffic;
 
   private readonly maxSnapshotBytes: number;
 
@@ -115,6 +126,7 @@ export class ControlPlane implements ApiBackend {
         onProxyChange: () => {
           for (const cb of this.proxyListeners) cb();
         },
+        onReport: (hello, report) => this.traffic.report(hello, report),
       },
       this.metrics,
       this.log,
@@ -127,6 +139,15 @@ export class ControlPlane implements ApiBackend {
       (opts.restoreGraceSeconds ?? Math.max(graceSeconds, 35)) * 1000,
     );
     this.snapshot = this.build(this.registryGen);
+    this.traffic = new Traffic({
+      dataDir: opts.dataDir,
+      clock,
+      metrics: this.metrics,
+      log: this.log,
+      windowSeconds: opts.loadWindowSeconds ?? DEFAULT_LOAD_WINDOW_SECONDS,
+      resources: () => this.store.state().resources,
+      apply: (batch) => this.apply(batch),
+    });
   }
 
   static async open(opts: ControlPlaneOptions): Promise<ControlPlane> {
@@ -193,7 +214,10 @@ export class ControlPlane implements ApiBackend {
   apply(batch: RawDocument[]): Promise<ApplyOutcome> {
     return this.serial(async () => {
       const st = this.store.state();
-      const plan = planApply(st.resources, batch);
+      const plan = planApply(
+        st.resources,
+        batch.map((d) => ({ ...d, value: withoutStatus(d.value) })),
+      );
       const v = validateResources(plan.merged);
       if (!v.ok) return { ok: false, errors: v.errors };
       const { results, ignored } = plan;
@@ -220,6 +244,12 @@ export class ControlPlane implements ApiBackend {
     });
   }
 
+  /** `GET /v1/status`: the traffic per group, lane and app over the load window. */
+  status(group: string | null): StatusView {
+    const c = checkSnapshot(this.snapshot);
+    return this.traffic.status(group, c.ok ? c.endpoints : []);
+  }
+
   /** Remove one stored resource, unless what remains would not validate. */
   delete(plural: Plural, name: string): Promise<DeleteOutcome> {
     return this.serial(async () => {
@@ -242,7 +272,7 @@ export class ControlPlane implements ApiBackend {
     const resources = this.store.state().resources;
     const out = resources.filter((v) => identity(v)?.kind === kind);
     if (plural === "instances") out.push(...registrationDocuments(resources, this.registry.list()));
-    return out;
+    return plural === "lanes" ? this.traffic.decorate(out) : out;
   }
 
   get(plural: Plural, name: string): unknown | undefined {
@@ -275,6 +305,7 @@ export class ControlPlane implements ApiBackend {
   }
 
   close(): void {
+    this.traffic.close();
     this.debouncer.close();
     this.registry.close();
     this.mesh.close();
@@ -330,6 +361,7 @@ export class ControlPlane implements ApiBackend {
       registrations: this.registry.list(),
     };
     await this.store.commit(next);
+    this.traffic?.guards.observe(resources);
     this.snapshot = this.build(gen);
     if (push) this.debouncer.trigger();
   }
@@ -345,15 +377,7 @@ function mib(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
-/** Why a hello's instance cannot be served (checked with the resource validator), or null. */
-export function registrationProblem(reg: Omit<Registration, "since">): string | null {
-  const [doc] = registrationDocuments([], [{ ...reg, since: 0 }]);
-  const v = validateResources([{ origin: { file: "hello", doc: 0 }, value: doc }]);
-  if (v.ok) return null;
-  return `hello of ${reg.nodeId} gives an invalid instance: ${v.errors
-    .map((e) => `${e.path}: ${e.message}`)
-    .join("; ")}`;
-}
+export { registrationProblem } from "./snapshot.js";
 
 export interface ListenOptions {
   bind?: string;

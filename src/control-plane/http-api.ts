@@ -1,4 +1,4 @@
-// The control plane's HTTP API (apply, get, delete, proxies, live config, tokens, adopt, version, health, metrics); it maps outcomes to responses and decides nothing.
+// The control plane's HTTP API (apply, get, delete, proxies, live config, status, tokens, adopt, version, health, metrics); it maps outcomes to responses and decides nothing.
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { RawDocument } from "../config/document.js";
@@ -17,6 +17,7 @@ import {
 } from "./http-guard.js";
 import type { ControlPlaneMetrics } from "./metrics.js";
 import type { ProxyInfo } from "./server.js";
+import type { StatusView } from "./status.js";
 import type { ProxyRole } from "./tokens.js";
 
 /** The served rules and endpoints, as `GET /v1/config` shows them. */
@@ -50,6 +51,8 @@ export interface ApiBackend {
   issueToken(r: TokenRequest): { token: string; id: string; expiresAt: string };
   /** Let proxies holding store `epoch`'s config take this store's (a new version). */
   adopt(epoch: string): Promise<{ version: number; epoch: string; adopts: string[] }>;
+  /** Traffic per group, lane and app from the proxies' load reports (`GET /v1/status`). */
+  status(group: string | null): StatusView;
 }
 
 /** `GET /v1/version`: the lanemesh package this control plane runs, and the API's version. */
@@ -138,6 +141,11 @@ async function route(
       if (!c.ok) throw new HttpError(500, "LANEMESH_INTERNAL", c.error);
       sendJson(res, 200, c.value);
     });
+
+  if (path === "/v1/status")
+    return only(method, ["GET"], () =>
+      sendJson(res, 200, cp.status(url.searchParams.get("group"))),
+    );
 
   if (path === "/v1/tokens")
     return only(method, ["POST"], async () => {

@@ -49,6 +49,19 @@ export class ControlPlaneMetrics {
     "Version of the newest snapshot the control plane serves.",
   );
 
+  readonly loadReports = counter(
+    this.registry,
+    "lanemesh_cp_load_reports_total",
+    "Load reports received from proxies (what each served since its previous report; lanemesh status and guarded lanes read them).",
+  );
+
+  readonly guardTrips = counter(
+    this.registry,
+    "lanemesh_cp_guard_trips_total",
+    "Guarded lanes the control plane closed because their traffic broke the guard compared with base, by lane (a configured Lane's name).",
+    ["lane"],
+  );
+
   /** `processMetrics`: prom-client's default process metrics too (see collectProcessMetrics). */
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics) collectProcessMetrics(this.registry);

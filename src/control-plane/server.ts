@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import {
   type Hello,
   KEEPALIVE_OPTIONS,
+  type LoadReportMessage,
   type MeshServerStream,
   meshDefinition,
   type ProxyMessage,
@@ -36,6 +37,8 @@ export interface MeshServerHooks {
   ): ((end: StreamEnd) => void) | { error: string } | Taken;
   /** Any proxy connected, disconnected, ACKed or NACKed. */
   onProxyChange?(): void;
+  /** A load report from an accepted stream (who sent it: its hello). */
+  onReport?(hello: Hello, report: LoadReportMessage): void;
 }
 
 /** Node ids whose stream ended with a push unanswered, kept for their next hello (bounded). */
@@ -146,6 +149,11 @@ export class MeshServer {
         }
         session = accepted.session;
         detach = accepted.detach;
+        return;
+      }
+      if (m.message === "report") {
+        this.metrics.loadReports.inc();
+        this.hooks.onReport?.(session.hello, m.report);
         return;
       }
       const answer = m.message === "ack" ? m.ack : m.message === "nack" ? m.nack : undefined;

@@ -1,4 +1,5 @@
 // Builds the snapshot every proxy receives (stored resources + registered instances) once per version; no I/O.
+import { validateResources } from "../config/load.js";
 import { API_VERSION, type Instance } from "../config/types.js";
 import type { SnapshotContent } from "../protocol/snapshot-check.js";
 import { identity } from "./apply.js";
@@ -26,7 +27,7 @@ export function buildSnapshot(
   const endpoints: string[] = [];
   for (const v of resources) {
     const kind = identity(v)?.kind;
-    const json = JSON.stringify(v);
+    const json = JSON.stringify(kind === "Lane" ? withoutGuard(v) : v);
     if (kind === "Route") routes.push(json);
     else if (kind === "LaneGroup") groups.push(json);
     else if (kind === "Lane") lanes.push(json);
@@ -43,6 +44,17 @@ export function buildSnapshot(
     lanes,
     endpoints,
   };
+}
+
+/**
+ * A Lane as proxies receive it: without `spec.guard`, which only the control plane acts on (a
+ * proxy older than guards would refuse the snapshot for an unknown field).
+ */
+function withoutGuard(v: unknown): unknown {
+  const spec = (v as { spec?: Record<string, unknown> }).spec;
+  if (spec === null || typeof spec !== "object" || !("guard" in spec)) return v;
+  const { guard: _guard, ...rest } = spec;
+  return { ...(v as object), spec: rest };
 }
 
 /** The registered sidecars as Instance documents (what `get instances` also shows). */
@@ -87,4 +99,14 @@ export function resourceName(nodeId: string): string {
 function uniqueName(base: string, taken: ReadonlySet<string>): string {
   if (!taken.has(base)) return base;
   for (let i = 2; ; i++) if (!taken.has(`${base}-${i}`)) return `${base}-${i}`;
+}
+
+/** Why a hello's instance cannot be served (checked with the resource validator), or null. */
+export function registrationProblem(reg: Omit<Registration, "since">): string | null {
+  const [doc] = registrationDocuments([], [{ ...reg, since: 0 }]);
+  const v = validateResources([{ origin: { file: "hello", doc: 0 }, value: doc }]);
+  if (v.ok) return null;
+  return `hello of ${reg.nodeId} gives an invalid instance: ${v.errors
+    .map((e) => `${e.path}: ${e.message}`)
+    .join("; ")}`;
 }

@@ -34,6 +34,11 @@ export interface DemoAppOptions {
   forward: string[];
   /** Give up on the next hop after this long (default 10 s). */
   timeoutMs?: number;
+  /**
+   * Share of requests (0..1) answered 500 `FAILED` without calling on, spread evenly (0.5: every
+   * other request): a broken version for status and guarded lanes. Default 0.
+   */
+  failRatio?: number;
 }
 
 export interface DemoApp {
@@ -130,9 +135,18 @@ export async function startDemoApp(opts: DemoAppOptions): Promise<DemoApp> {
   const label = `${opts.name}${opts.tag ?? ""}`;
   const config = opts.configLabel === null ? "" : `[config=${opts.configLabel}]`;
 
+  const failRatio = opts.failRatio ?? 0;
+  let failDebt = 0;
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     req.resume();
     const self = `${label}[${hostPort(unmapped(req.socket.localAddress), req.socket.localPort)}]${config}`;
+    failDebt += failRatio;
+    if (failDebt >= 1) {
+      failDebt -= 1;
+      res.writeHead(500, { "content-type": "text/plain; charset=utf-8", [CHAIN_HEADER]: "1" });
+      res.end(`${self} FAILED (--fail-ratio ${failRatio})\n`);
+      return;
+    }
     let status = 200;
     let text = self;
     if (next !== null) {
@@ -160,7 +174,7 @@ export async function startDemoApp(opts: DemoAppOptions): Promise<DemoApp> {
   });
   const port = (server.address() as AddressInfo).port;
   log.info(
-    { name: label, host: opts.host, port, next: opts.next, proxy: opts.proxy },
+    { name: label, host: opts.host, port, next: opts.next, proxy: opts.proxy, failRatio },
     "demo app listening",
   );
   return {

@@ -46,6 +46,21 @@ export interface Nack {
   code: string;
 }
 
+/** A load report as proto-loader hands it over (uint64 as decimal strings, see `longs`). */
+export interface LoadReportMessage {
+  intervalMs: number;
+  rows: {
+    direction: string;
+    service: string;
+    tag: string;
+    requests: string | number;
+    errors: string | number;
+    fallbacks: string | number;
+    latency: number[];
+  }[];
+  folded: number;
+}
+
 /** Why a proxy refused a snapshot (Nack.code). */
 export type NackCode = "INVALID" | "DOWNGRADE" | "DIVERGED";
 
@@ -53,7 +68,8 @@ export type NackCode = "INVALID" | "DOWNGRADE" | "DIVERGED";
 export type ProxyMessage =
   | { message: "hello"; hello: Hello }
   | { message: "ack"; ack: Ack }
-  | { message: "nack"; nack: Nack };
+  | { message: "nack"; nack: Nack }
+  | { message: "report"; report: LoadReportMessage };
 
 export interface ControlMessage {
   message?: "snapshot";
@@ -61,7 +77,7 @@ export interface ControlMessage {
 }
 
 export type MeshStream = grpc.ClientDuplexStream<
-  Partial<Record<"hello" | "ack" | "nack", unknown>>,
+  Partial<Record<"hello" | "ack" | "nack" | "report", unknown>>,
   ControlMessage
 >;
 export type MeshServerStream = grpc.ServerDuplexStream<ProxyMessage, ControlMessage>;

@@ -1,6 +1,7 @@
 // Per-request bookkeeping: the request metrics and the optional access log line of each Exchange; it records outcomes, it never decides them.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Compiled } from "../live/compiled.js";
+import type { LoadCell } from "../telemetry/load.js";
 import type { Logger } from "../telemetry/logger.js";
 import type {
   CounterChild,
@@ -51,6 +52,8 @@ const MAX_CACHED = 4096;
 
 interface Series {
   readonly duration: HistogramChild;
+  /** The same request counted for the control plane's load reports (telemetry/load.ts). */
+  readonly load: LoadCell;
   /** Request counters by status code. */
   readonly codes: Map<number, CounterChild>;
 }
@@ -78,7 +81,9 @@ export class Recorder implements ExchangeLog {
     x.recorded = true;
     if (x.tunnel !== null) x.res.statusCode = status; // written raw: for the access log
     const s = this.seriesFor(x.service, x.served ?? BASE);
-    s.duration.observe((performance.now() - x.started) / 1000);
+    const ms = performance.now() - x.started;
+    s.duration.observe(ms / 1000);
+    s.load.record(ms, status >= 500 || x.error !== null);
     let counter = s.codes.get(status);
     if (counter === undefined) {
       counter = this.metrics.requests.child(
@@ -123,6 +128,7 @@ export class Recorder implements ExchangeLog {
     x.fallback = true;
     const tag = knownTags(config).has(wanted) ? wanted : UNKNOWN_TAG;
     this.metrics.fallback.child(service, tag).inc();
+    this.metrics.load.cell(this.direction, service, tag).fallbacks++;
   }
 
   private seriesFor(service: string, tag: string): Series {
@@ -139,6 +145,7 @@ export class Recorder implements ExchangeLog {
     if (s === undefined) {
       s = {
         duration: this.metrics.duration.child(this.direction, service, tag),
+        load: this.metrics.load.cell(this.direction, service, tag),
         codes: new Map(),
       };
       byTag.set(tag, s);

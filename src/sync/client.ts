@@ -19,6 +19,7 @@ import type { ProxyMetrics } from "../telemetry/metrics.js";
 import { readCredential } from "./credentials.js";
 import { LastGoodStore, type LoadedSnapshot } from "./last-good.js";
 import { type Held, orderOf } from "./ordering.js";
+import { DEFAULT_REPORT_INTERVAL_MS, type Reports, startReports } from "./reports.js";
 
 export interface SyncHello {
   nodeId: string;
@@ -56,6 +57,11 @@ export interface SyncOptions {
   /** Start from the persisted snapshot if no snapshot arrived within this time. Default 1500. */
   bootTimeoutMs?: number;
   backoff?: { initialMs?: number; maxMs?: number };
+  /**
+   * How often a load report (what this proxy served, telemetry/load.ts) is sent on the stream;
+   * 0 = never. Default DEFAULT_REPORT_INTERVAL_MS.
+   */
+  reportIntervalMs?: number;
   random?: () => number;
   clock?: Clock;
 }
@@ -123,6 +129,7 @@ class SyncClient implements Subscription {
   private persistedTried = false;
   private bootTimer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
+  private reports: Reports | undefined;
   private readonly ageTimer: NodeJS.Timeout;
 
   constructor(private readonly opts: SyncOptions) {
@@ -158,6 +165,12 @@ class SyncClient implements Subscription {
       this.persisted = loaded;
       this.connect();
     });
+    this.reports = startReports({
+      clock: this.clock,
+      everyMs: this.opts.reportIntervalMs ?? DEFAULT_REPORT_INTERVAL_MS,
+      load: this.opts.metrics.load,
+      stream: () => (this.connected ? this.call : undefined),
+    });
   }
 
   status(): SyncStatus {
@@ -180,6 +193,7 @@ class SyncClient implements Subscription {
     this.closed = true;
     if (this.bootTimer !== undefined) this.clock.clearTimeout(this.bootTimer);
     if (this.retryTimer !== undefined) this.clock.clearTimeout(this.retryTimer);
+    this.reports?.close();
     clearInterval(this.ageTimer);
     const call = this.call;
     this.call = undefined;

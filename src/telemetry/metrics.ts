@@ -1,5 +1,6 @@
 // The Prometheus metrics of a proxy (the names are part of the contract) on a per-process registry; it records, it never decides.
 import { Registry } from "prom-client";
+import { LoadBook } from "./load.js";
 import {
   collectProcessMetrics,
   counter,
@@ -18,6 +19,9 @@ export const MAX_LANE_LABELS = 64;
 /** One set of the contract's metrics. Each proxy owns one, so tests can run several in a process. */
 export class ProxyMetrics {
   readonly registry = new Registry();
+
+  /** The same requests and fallbacks, counted for the control plane's load reports. */
+  readonly load = new LoadBook();
 
   readonly requests = new LabeledCounter(
     "lanemesh_requests_total",

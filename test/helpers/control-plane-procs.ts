@@ -238,6 +238,8 @@ export interface CpMesh {
   ready(k: AppKey | "gateway"): Promise<{ status: number; body: Record<string, unknown> } | null>;
   /** GET /a through the gateway. */
   get(headers?: Record<string, string>): Promise<{ status: number; body: string }>;
+  /** Stop demo app `k` and start it again with `extra` flags (e.g. `--fail-ratio 0.5`); resolves once it listens. */
+  restartApp(k: AppKey, extra: string[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -247,6 +249,10 @@ export interface CpMeshOptions {
   debounceMs?: number;
   /** `--discovery` of the proxies (default: control-plane). */
   discovery?: string;
+  /** More flags for the control plane (e.g. `--load-window 10s`). */
+  cpArgs?: string[];
+  /** More flags for the gateway and every sidecar (e.g. `--report-interval 500ms`). */
+  proxyArgs?: string[];
 }
 
 /** Start the control plane, apply `initial`, then the gateway, sidecars and apps; all ready. */
@@ -293,7 +299,9 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
     "--state-dir",
     stateDir,
     ...(opts.discovery ? ["--discovery", opts.discovery] : []),
+    ...(opts.proxyArgs ?? []),
   ];
+  const apps = {} as Record<AppKey, Proc>;
 
   const startControlPlane = async (): Promise<Proc> => {
     const p = procs.spawn("control-plane", [
@@ -308,6 +316,7 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
       "127.0.0.1",
       "--debounce-ms",
       String(opts.debounceMs ?? 20),
+      ...(opts.cpArgs ?? []),
     ]);
     cp = p;
     await waitListening(p, httpPort);
@@ -377,6 +386,11 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
       const res = await fetch(`http://127.0.0.1:${gatewayPort}/a`, { headers });
       return { status: res.status, body: await res.text() };
     },
+    async restartApp(k, extra) {
+      await apps[k].kill("SIGKILL");
+      apps[k] = procs.spawn(`app ${k}`, [...appArgs(k, ports[k]), ...extra]);
+      await waitListening(apps[k], ports[k].app);
+    },
     async close() {
       await procs.killAll();
       rmSync(dir, { recursive: true, force: true });
@@ -400,7 +414,6 @@ export async function startCpMesh(opts: CpMeshOptions): Promise<CpMesh> {
       tokenFiles.gateway,
       ...common,
     ]);
-    const apps = {} as Record<AppKey, Proc>;
     for (const k of APP_KEYS) {
       startSidecar(k);
       apps[k] = procs.spawn(`app ${k}`, appArgs(k, ports[k]));
