@@ -102,7 +102,7 @@ export class LoadStore {
   }
 
   /**
-   * Every proxy's reports that arrived in (now - windowMs, now] and at or after `since`, merged
+   * Every proxy's reports that arrived in (now - windowMs, now] and after `since`, merged
    * per (direction, service, tag).
    */
   window(windowMs: number, since = Number.NEGATIVE_INFINITY): ProxyTraffic[] {
@@ -112,7 +112,7 @@ export class LoadStore {
       let coveredMs = 0;
       const merged = new Map<string, LoadRow>();
       for (const k of p.reports) {
-        if (k.at <= now - windowMs || k.at < since) continue;
+        if (k.at <= now - windowMs || k.at <= since) continue;
         coveredMs += Math.min(k.intervalMs, windowMs);
         for (const r of k.rows) {
           const key = `${r.direction}\u0000${r.service}\u0000${r.tag}`;
