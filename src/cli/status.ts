@@ -3,7 +3,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { callServer } from "../control-plane/api-client.js";
 import type { Side } from "../control-plane/guard.js";
 import type { LaneStatus, StatusView } from "../control-plane/status.js";
-import { envOption, parseDuration } from "./options.js";
+import { parseDuration } from "./options.js";
 import { connectOrFail, serverOption, tokenFileOption, tokenOption } from "./server-client.js";
 import { laneRule, table } from "./tables.js";
 
@@ -27,7 +27,8 @@ export function register(program: Command): void {
     .addOption(new Option("--group <NAME>", "only this lane group"))
     .addOption(new Option("-w, --watch", "redraw in place every --interval until Ctrl-C"))
     .addOption(
-      envOption("--interval <DURATION>", "with --watch, time between refreshes (500ms..1m)")
+      new Option("--interval <DURATION>", "with --watch, time between refreshes (500ms..1m)")
+        .env("LANEMESH_STATUS_INTERVAL")
         .argParser(parseInterval)
         .default(2000, "2s"),
     )
