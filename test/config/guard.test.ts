@@ -36,7 +36,11 @@ const BAD: [string, string, RegExp][] = [
   ["{ maxErrorRate: 0.1, minRequests: 2.5 }", "spec.guard.minRequests", /integer|whole/],
   ["{ maxErrorRate: 0.1, window: 11m }", "spec.guard.window", /from 1s to 10m/],
   ["{ maxErrorRate: 0.1, window: 30 }", "spec.guard.window", /string|from 1s to 10m/],
-  ["{ maxErrorRate: 0.1, windows: 30s }", "spec.guard.windows", /unknown field.*did you mean "window"/],
+  [
+    "{ maxErrorRate: 0.1, windows: 30s }",
+    "spec.guard.windows",
+    /unknown field.*did you mean "window"/,
+  ],
   ["yes", "spec.guard", /mapping/],
 ];
 
