@@ -66,8 +66,8 @@ describe("verbs against a control plane", () => {
       runCli(["get", "lanes", "-o", "wide", ...server]),
     ]);
     assert.equal(narrow.stdout.split("\n")[0], "NAME   GROUP   TAG    ENABLED   APPS        RULE");
-    assert.match(wide.stdout, /^NAME\s+GROUP\s+TAG\s+ENABLED\s+APPS\s+RULE\s+LABELS$/m);
-    assert.match(wide.stdout, /header canary == gray\s+<none>$/m);
+    assert.match(wide.stdout, /^NAME\s+GROUP\s+TAG\s+ENABLED\s+APPS\s+RULE\s+GUARD\s+LABELS$/m);
+    assert.match(wide.stdout, /header canary == gray\s+-\s+<none>$/m);
   });
 
   it("describe lane: fields, status, the lane's instances, the served config, the spec", async () => {
