@@ -98,7 +98,7 @@ describe("status and guarded lanes (real processes)", { timeout: 300_000 }, () =
     assert.equal(appOf(failing, "sc-a").base.errorRate, 0);
   });
 
-  it("closes a guarded lane within window + 1 s of its canary failing, never a healthy one", async () => {
+  it("closes a guarded lane within window + 1 s of its canary failing, never a healthy one", async (t) => {
     await mesh.restartApp("cg", []);
     const guarded = join(mesh.dir, "guarded.yaml");
     writeFileSync(
@@ -139,6 +139,7 @@ describe("status and guarded lanes (real processes)", { timeout: 300_000 }, () =
     assert.equal(tripped.enabled, false);
     assert.match(trip.reason, /error rate .* > maxErrorRate 20\.0%/);
     const after = trip.closedAtMs - firstFailure;
+    t.diagnostic(`closed ${after} ms after C gray started failing: ${trip.reason}`);
     assert.ok(
       after <= GUARD_WINDOW_MS + 1000,
       `closed ${after} ms after the first failure (window ${GUARD_WINDOW_MS} ms + 1 s)`,
