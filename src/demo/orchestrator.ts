@@ -303,6 +303,7 @@ export function demoHints(
   }
   const a = ports.apps.a;
   lines.push(
+    `${lm("status")}   # per app: gray beside base, from the proxies' reports (--watch to follow)`,
     lm("version"),
     "Metrics (Prometheus text):",
     `  curl http://127.0.0.1:${ports.gatewayAdmin}/metrics   # the gateway`,
