@@ -1,11 +1,11 @@
 // Guarded lanes on the virtual clock: the load window, the verdict against base, minRequests, the close asked once and never undone, a fresh window after a change, and a healthy canary under the same load never closed.
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, test } from "node:test";
 import { guardOf, judge } from "../../src/control-plane/guard.js";
-import { GuardKeeper } from "../../src/control-plane/guard-keeper.js";
+import { GuardKeeper, TRIPS_FILE } from "../../src/control-plane/guard-keeper.js";
 import { LoadStore } from "../../src/control-plane/load.js";
 import { ControlPlaneMetrics } from "../../src/control-plane/metrics.js";
 import { LoadBook } from "../../src/telemetry/load.js";
@@ -46,14 +46,14 @@ function reporter(load: LoadStore, app: string, tag: string | null) {
   };
 }
 
-function rig(guard: Record<string, unknown>) {
+function rig(guard: Record<string, unknown>, dataDir = mkdtempSync(join(dir, "cp-"))) {
   const clock = new VirtualClock();
   const load = new LoadStore(clock, 600_000);
   let resources: unknown[] = [group, lane(guard)];
   const closes: { lane: string; reason: string; at: number }[] = [];
   const metrics = new ControlPlaneMetrics();
   const keeper = new GuardKeeper({
-    dataDir: mkdtempSync(join(dir, "cp-")),
+    dataDir,
     load,
     metrics,
     log: silentLog,
@@ -84,7 +84,7 @@ function rig(guard: Record<string, unknown>) {
     resources = r;
     keeper.observe(r);
   };
-  return { clock, keeper, closes, run, metrics, set };
+  return { clock, keeper, closes, run, metrics, set, dataDir, load };
 }
 
 test("guardOf applies the defaults: minRequests 20, window 30s", () => {
@@ -183,4 +183,29 @@ test("judge names the app and compares with base over the window only", () => {
   gray(10, 0);
   base(10, 0);
   assert.equal(judge(g, "gray", ["sc-a"], load.window(g.windowMs)), null, "old failures aged out");
+});
+
+test("why a lane was closed survives a control-plane restart, while it stays closed", async () => {
+  const guard = { maxErrorRate: 0.2, minRequests: 10, window: "5s" };
+  const r = rig(guard);
+  await r.run(10, 0.5);
+  assert.equal(r.closes.length, 1);
+  r.keeper.close();
+  const file = join(r.dataDir, TRIPS_FILE);
+  const deadline = Date.now() + 10_000;
+  while (!existsSync(file) && Date.now() < deadline) await new Promise((x) => setTimeout(x, 20));
+  const reopen = (resources: unknown[]) =>
+    new GuardKeeper({
+      dataDir: r.dataDir,
+      load: r.load,
+      metrics: new ControlPlaneMetrics(),
+      log: silentLog,
+      clock: new VirtualClock(),
+      resources: () => resources,
+      close: async () => null,
+    });
+  const after = reopen([group, lane(guard, false)]);
+  assert.match(after.trip("gray")?.reason ?? "", /error rate/);
+  const opened = reopen([group, lane(guard, true)]);
+  assert.equal(opened.trip("gray"), undefined, "opened while down: no trip");
 });
