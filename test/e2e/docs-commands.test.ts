@@ -160,7 +160,7 @@ function shapeProblem(argv: string[], out: string): string | null {
       return expect(/^route\s/m.test(out), "route …");
     case "status":
       return expect(
-        /^window \d+s, \d+ prox(y|ies) reporting$/m.test(out) &&
+        /^window \d+s, proxies reporting: \d+$/m.test(out) &&
           /^LANE \S+ \(tag \S+\): /m.test(out) &&
           /^\s+APP\s+INSTANCES\s+REQ\/S /m.test(out),
         "window …, LANE … and the APP INSTANCES REQ/S … table",
