@@ -12,6 +12,7 @@ import {
 import { type Clock, realClock } from "../runtime/clock.js";
 import { type Logger, logger } from "../telemetry/logger.js";
 import {
+  type AdoptOutcome,
   type ApplyOutcome,
   type DeleteOutcome,
   identity,
@@ -19,9 +20,12 @@ import {
   type Plural,
   planApply,
   planDelete,
+  type ReadOnly,
+  readOnly,
   STORE_ORIGIN,
 } from "./apply.js";
 import { type Debouncer, debounce } from "./debounce.js";
+import type { ConfigFeed } from "./feed.js";
 import {
   type ApiBackend,
   createHttpApi,
@@ -34,7 +38,7 @@ import { type Registration, Registry } from "./registry.js";
 import { ensureSecrets, type Secrets } from "./secrets.js";
 import { MeshServer, type ProxyInfo } from "./server.js";
 import { type BuiltSnapshot, buildSnapshot, registrationDocuments } from "./snapshot.js";
-import { FileStore, type StoreState } from "./store.js";
+import { FedStore, FileStore, type Store, type StoreState } from "./store.js";
 import { signToken } from "./tokens.js";
 
 export interface ControlPlaneOptions {
@@ -62,6 +66,11 @@ export interface ControlPlaneOptions {
   apiTokenFile?: string;
   /** Largest encoded snapshot an apply may make. Default DEFAULT_MAX_SNAPSHOT_BYTES. */
   maxSnapshotBytes?: number;
+  /**
+   * Serve this source's configs instead of the data dir's store (`--store kubernetes`; it must
+   * have a config already): changes through the API are refused, hellos register no instance.
+   */
+  feed?: ConfigFeed;
 }
 
 /** The control plane's state and operations, without its listeners (see startControlPlane). */
@@ -80,7 +89,7 @@ export class ControlPlane implements ApiBackend {
   private readonly maxSnapshotBytes: number;
 
   private constructor(
-    private readonly store: FileStore,
+    private readonly store: Store,
     private readonly secrets: Secrets,
     opts: ControlPlaneOptions,
   ) {
@@ -109,6 +118,7 @@ export class ControlPlane implements ApiBackend {
       {
         snapshot: () => this.snapshot,
         register: (reg) => {
+          // A fed store serves no registered instance (the endpoints come from the cluster).
           const problem = registrationProblem(reg);
           return problem === null ? this.registry.attach(reg) : { error: problem };
         },
@@ -127,11 +137,24 @@ export class ControlPlane implements ApiBackend {
       (opts.restoreGraceSeconds ?? Math.max(graceSeconds, 35)) * 1000,
     );
     this.snapshot = this.build(this.registryGen);
+    this.feed = opts.feed;
+    this.unfeed = opts.feed?.onChange(() => {
+      this.snapshot = this.build(this.registryGen);
+      this.debouncer.trigger();
+    });
+  }
+
+  private readonly feed: ConfigFeed | undefined;
+  private readonly unfeed: (() => void) | undefined;
+  /** `--store kubernetes`: what a change through the API answers. */
+  private readOnly(): ReadOnly | null {
+    return this.feed ? readOnly(this.feed.readOnly) : null;
   }
 
   static async open(opts: ControlPlaneOptions): Promise<ControlPlane> {
     const secrets = await ensureSecrets(opts.dataDir, { apiTokenFile: opts.apiTokenFile });
-    const cp = new ControlPlane(await FileStore.open(opts.dataDir), secrets, opts);
+    const store = opts.feed ? new FedStore(opts.feed) : await FileStore.open(opts.dataDir);
+    const cp = new ControlPlane(store, secrets, opts);
     for (const file of secrets.created) cp.log.info({ file }, "secret created (mode 0600)");
     if (secrets.looseModes.length > 0)
       cp.log.warn(
@@ -166,7 +189,9 @@ export class ControlPlane implements ApiBackend {
   }
 
   /** Let proxies that hold store `epoch`'s config take this store's, as a new version. */
-  adopt(epoch: string): Promise<{ version: number; epoch: string; adopts: string[] }> {
+  adopt(epoch: string): Promise<AdoptOutcome> {
+    const refused = this.readOnly();
+    if (refused) return Promise.resolve(refused);
     return this.serial(async () => {
       const st = this.store.state();
       const adopts =
@@ -191,6 +216,8 @@ export class ControlPlane implements ApiBackend {
 
   /** Validate the batch merged with the stored set; all or nothing. */
   apply(batch: RawDocument[]): Promise<ApplyOutcome> {
+    const refused = this.readOnly();
+    if (refused) return Promise.resolve(refused);
     return this.serial(async () => {
       const st = this.store.state();
       const plan = planApply(st.resources, batch);
@@ -222,6 +249,8 @@ export class ControlPlane implements ApiBackend {
 
   /** Remove one stored resource, unless what remains would not validate. */
   delete(plural: Plural, name: string): Promise<DeleteOutcome> {
+    const refused = this.readOnly();
+    if (refused) return Promise.resolve(refused);
     return this.serial(async () => {
       const st = this.store.state();
       const kind = KIND_OF_PLURAL[plural];
@@ -241,7 +270,8 @@ export class ControlPlane implements ApiBackend {
     const kind = KIND_OF_PLURAL[plural];
     const resources = this.store.state().resources;
     const out = resources.filter((v) => identity(v)?.kind === kind);
-    if (plural === "instances") out.push(...registrationDocuments(resources, this.registry.list()));
+    if (plural === "instances" && !this.feed)
+      out.push(...registrationDocuments(resources, this.registry.list()));
     return out;
   }
 
@@ -275,6 +305,7 @@ export class ControlPlane implements ApiBackend {
   }
 
   close(): void {
+    this.unfeed?.();
     this.debouncer.close();
     this.registry.close();
     this.mesh.close();
@@ -298,7 +329,8 @@ export class ControlPlane implements ApiBackend {
 
   /** The debounced push: version a registry change first, then offer the newest to every stream. */
   private async flush(): Promise<void> {
-    if (this.registryGen !== this.snapshotGen) {
+    // A fed store serves no registrations: nothing to version for them.
+    if (this.registryGen !== this.snapshotGen && !this.feed) {
       try {
         await this.serial(async () => {
           if (this.registryGen === this.snapshotGen) return;
@@ -341,9 +373,7 @@ export class ControlPlane implements ApiBackend {
   }
 }
 
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
+const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 /** Why a hello's instance cannot be served (checked with the resource validator), or null. */
 export function registrationProblem(reg: Omit<Registration, "since">): string | null {

@@ -1,0 +1,22 @@
+// The contract of a config source the control plane serves but does not own (the cluster's custom resources): whole configs with their version and epoch, read-only to the HTTP API; no implementation here.
+
+/** One config as the source versioned it. */
+export interface FedConfig {
+  /** Grows with every new content; one version is one content, on every replica. */
+  readonly version: number;
+  /** The epoch the source's versions belong to (shared by every replica). */
+  readonly epoch: string;
+  /** lanemesh documents (routes, groups, lanes, Instance endpoints) in declared order. */
+  readonly resources: readonly unknown[];
+}
+
+/** A source of configs the control plane serves instead of its file store. */
+export interface ConfigFeed {
+  /** Why apply, delete and adopt are refused (LANEMESH_STORE_READ_ONLY), naming what to use. */
+  readonly readOnly: string;
+  /** The config to serve now, or undefined before the first one. */
+  current(): FedConfig | undefined;
+  /** Called after current() changed; returns the unsubscribe. */
+  onChange(cb: () => void): () => void;
+  close(): Promise<void>;
+}
