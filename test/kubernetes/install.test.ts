@@ -214,6 +214,25 @@ describe("lanemesh install and deploy/", () => {
       { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
       { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
     ]);
+    // --proxy-auth kubernetes: TokenReviews through system:auth-delegator.
+    const [delegator] = byKind(objs, "ClusterRoleBinding", "lanemesh-control-plane-auth-delegator");
+    assert.deepEqual(delegator?.roleRef, {
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "ClusterRole",
+      name: "system:auth-delegator",
+    });
+    assert.deepEqual(delegator?.subjects, [
+      { kind: "ServiceAccount", name: "lanemesh-control-plane", namespace: "lanemesh-system" },
+    ]);
+    // The shared config versions: one Lease by name in its own namespace (create is unnamed).
+    const [versions] = byKind(objs, "Role", "lanemesh-control-plane-versions");
+    assert.equal(versions?.metadata.namespace, "lanemesh-system");
+    assert.deepEqual(versions?.rules[1], {
+      apiGroups: ["coordination.k8s.io"],
+      resources: ["leases"],
+      resourceNames: ["lanemesh-config-version"],
+      verbs: ["get", "update"],
+    });
     const [hookRole] = byKind(objs, "ClusterRole", "lanemesh-control-plane-webhook");
     assert.deepEqual(hookRole?.rules[0].resourceNames, ["lanemesh-sidecar-injector"]);
     for (const r of [...byKind(objs, "ClusterRole"), ...byKind(objs, "Role")])
@@ -230,6 +249,8 @@ describe("lanemesh install and deploy/", () => {
       "kubernetes",
       "--webhook-port",
       "15017",
+      "--proxy-auth",
+      "kubernetes",
     ]);
     assert.equal(dep?.spec.replicas, 2);
     assert.ok(pod.affinity.podAntiAffinity);
