@@ -124,8 +124,14 @@ describe("two control-plane replicas over custom resources (--store kubernetes)"
     ])
       await create(d);
     for (const id of ["cp-1", "cp-2"]) {
+      // Each replica with its own token, so the fake API server can tell their watches apart.
+      const own = new k8s.KubeConfig();
+      own.loadFromOptions({
+        ...api.kubeConfigOptions(),
+        users: [{ name: "lanemesh", token: `${id}-token` }],
+      });
       const store = await KubeStore.start({
-        kubeConfig: kc,
+        kubeConfig: own,
         namespaces: null,
         leaseNamespace: CP_NS,
         identity: id,
@@ -283,5 +289,67 @@ describe("two control-plane replicas over custom resources (--store kubernetes)"
     const lease = api.object("leases", CP_NS, VERSION_LEASE);
     const history = JSON.parse(lease?.metadata.annotations[VERSIONS_KEY]) as [number, string][];
     assert.equal(history[history.length - 1]?.[0], Number(moved.live.current()?.version));
+  });
+
+  it("a proxy moved to a replica whose watch lags refuses its older snapshot, keeps the newer config, and takes the same version once it caught up", async () => {
+    const holder = api.object("leases", CP_NS, VERSION_LEASE)?.spec.holderIdentity as string;
+    const leader = cps[holder === "cp-1" ? 0 : 1] as RunningControlPlane;
+    const follower = cps[holder === "cp-1" ? 1 : 0] as RunningControlPlane;
+    const followerId = holder === "cp-1" ? "cp-2" : "cp-1";
+    vip.move(leader.grpcPort);
+    await until(
+      "the moved proxy in sync on the lease holder",
+      async () => leader.controlPlane.proxies().find((p) => p.nodeId === "gw-moved"),
+      (p) => p?.status === "in-sync",
+    );
+    const release = api.lagWatches(`Bearer ${followerId}-token`);
+    try {
+      await create(headerLane("green", "mall", "green"));
+      await until(
+        "green on the moved proxy",
+        async () => lanes(moved),
+        (l) => l.includes("green"),
+      );
+      const newer = moved.live.current();
+      assert.ok(newer);
+      assert.ok(
+        Number(follower.controlPlane.current().version) < Number(newer.version),
+        "the lagging replica still serves the older version",
+      );
+      vip.move(follower.grpcPort);
+      const seen = await until(
+        "the lagging replica's older snapshot refused",
+        async () => follower.controlPlane.proxies().find((p) => p.nodeId === "gw-moved"),
+        (p) => p?.lastNack?.code === "DOWNGRADE",
+      );
+      assert.equal(seen?.ackedVersion, newer.version, "the proxy says it keeps the newer version");
+      assert.equal(moved.live.current()?.version, newer.version);
+      assert.deepEqual(moved.live.current()?.rules, newer.rules, "nothing older was applied");
+    } finally {
+      release();
+    }
+    const caught = await until(
+      "the follower caught up",
+      async () => follower.controlPlane.current(),
+      (c) => c.lanes.some((l) => l.includes('"green"')),
+    );
+    assert.deepEqual(caught, leader.controlPlane.current(), "same version, same snapshot");
+    await until(
+      "the moved proxy in sync on the follower",
+      async () => follower.controlPlane.proxies().find((p) => p.nodeId === "gw-moved"),
+      (p) => p?.status === "in-sync",
+    );
+    const versions = movedSeen.map((x) => Number(x.version));
+    for (let i = 1; i < versions.length; i++)
+      assert.ok(
+        (versions[i] ?? 0) >= (versions[i - 1] ?? 0),
+        `versions went back: ${versions.join(", ")}`,
+      );
+    const byVersion = new Map<string, string>();
+    for (const x of movedSeen) {
+      const was = byVersion.get(x.version);
+      if (was !== undefined) assert.equal(x.rules, was, `version ${x.version} with two contents`);
+      byVersion.set(x.version, x.rules);
+    }
   });
 });

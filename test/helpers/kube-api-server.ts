@@ -95,6 +95,8 @@ interface WatchStream {
   bookmarks: boolean;
   res: ServerResponse;
   timer: NodeJS.Timeout;
+  /** The Authorization header of the watch request (who is watching). */
+  authorization: string | undefined;
 }
 
 /** One request as the server saw it. */
@@ -130,6 +132,8 @@ export class FakeKubeApiServer {
   private portNumber = 0;
   private uid = 0;
   private lastCreation = 0;
+  /** Watchers (by Authorization header) whose events are held back, and what was held. */
+  private readonly lagging = new Map<string, { w: WatchStream; line: string }[]>();
 
   static async start(): Promise<FakeKubeApiServer> {
     const s = new FakeKubeApiServer();
@@ -273,6 +277,19 @@ current-context: fake
     return n;
   }
 
+  /**
+   * The watches of the client sending `authorization` fall behind (as a slow watch cache or a
+   * congested connection): their events are held, in order, until the returned release sends them.
+   */
+  lagWatches(authorization: string): () => void {
+    this.lagging.set(authorization, []);
+    return () => {
+      const held = this.lagging.get(authorization) ?? [];
+      this.lagging.delete(authorization);
+      for (const { w, line } of held) if (!w.res.destroyed) w.res.write(line);
+    };
+  }
+
   /** New watch requests wait unanswered (headers included) until the returned release runs. */
   holdWatches(): () => void {
     this.held = [];
@@ -403,7 +420,7 @@ current-context: fake
         );
         return;
       }
-      if (watch) this.startWatch(resource, namespace, query, res);
+      if (watch) this.startWatch(resource, namespace, query, res, req.headers.authorization);
       else if (method === "GET" && collection) this.list(resource, namespace, res);
       else if (method === "GET") this.getOne(resource, namespace ?? "", name ?? "", sub, res);
       else {
@@ -551,6 +568,7 @@ current-context: fake
     namespace: string | null,
     query: Record<string, string>,
     res: ServerResponse,
+    authorization?: string,
   ): void {
     const from = query.resourceVersion ?? "";
     const fromRv = from === "" || from === "0" ? null : Number(from);
@@ -592,6 +610,7 @@ current-context: fake
       namespace,
       bookmarks: query.allowWatchBookmarks === "true",
       res,
+      authorization,
       timer: setTimeout(() => {
         if (w.bookmarks) this.sendBookmark(w);
         this.endWatch(w);
@@ -618,7 +637,10 @@ current-context: fake
 
   private sendEvent(w: WatchStream, type: string, object: KubeObject): void {
     const { apiVersion, kind } = RESOURCES[w.resource];
-    w.res.write(`${JSON.stringify({ type, object: { kind, apiVersion, ...object } })}\n`);
+    const line = `${JSON.stringify({ type, object: { kind, apiVersion, ...object } })}\n`;
+    const held = this.lagging.get(w.authorization ?? "");
+    if (held) held.push({ w, line });
+    else w.res.write(line);
   }
 
   private sendBookmark(w: WatchStream): void {
