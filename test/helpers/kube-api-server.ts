@@ -1,4 +1,4 @@
-// Test helper: a fake Kubernetes API server on 127.0.0.1 (plain HTTP) speaking the real wire format for EndpointSlices, Pods, lanemesh.io/v1alpha1 custom resources (with their status subresource), ConfigMaps and Leases: list and watch (one namespace or all), get, create, replace and merge-patch with resourceVersion conflicts; it leaves out TLS, authentication, selectors, pagination (limit/continue are ignored: all items at once, as a server may), delete over HTTP and protobuf; no assertions here.
+// Test helper: a fake Kubernetes API server on 127.0.0.1 (plain HTTP) speaking the real wire format for EndpointSlices, Pods, lanemesh.io/v1alpha1 custom resources (with their status subresource), ConfigMaps, Secrets, Leases and MutatingWebhookConfigurations: list and watch (one namespace or all), get, create, replace and merge-patch with resourceVersion conflicts; it leaves out TLS, authentication, selectors, pagination (limit/continue are ignored: all items at once, as a server may), delete over HTTP and protobuf; no assertions here.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -35,7 +35,9 @@ export type ResourceName =
   | "lanegroups"
   | "lanes"
   | "configmaps"
-  | "leases";
+  | "secrets"
+  | "leases"
+  | "mutatingwebhookconfigurations";
 
 interface ResourceInfo {
   prefix: string;
@@ -57,6 +59,14 @@ const RESOURCES: Record<ResourceName, ResourceInfo> = {
   },
   pods: { prefix: "/api/v1", apiVersion: "v1", kind: "Pod", group: "" },
   configmaps: { prefix: "/api/v1", apiVersion: "v1", kind: "ConfigMap", group: "" },
+  secrets: { prefix: "/api/v1", apiVersion: "v1", kind: "Secret", group: "" },
+  // Cluster-scoped: stored and addressed with namespace "" (left out of what is sent).
+  mutatingwebhookconfigurations: {
+    prefix: "/apis/admissionregistration.k8s.io/v1",
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "MutatingWebhookConfiguration",
+    group: "admissionregistration.k8s.io",
+  },
   leases: {
     prefix: "/apis/coordination.k8s.io/v1",
     apiVersion: "coordination.k8s.io/v1",
@@ -673,7 +683,13 @@ function bodyOf(o: KubeObject): unknown {
 
 function sendObject(res: ServerResponse, code: number, resource: ResourceName, o: KubeObject) {
   const { apiVersion, kind } = RESOURCES[resource];
-  const body = JSON.stringify({ kind, apiVersion, ...o });
+  const { namespace, ...metadata } = o.metadata;
+  const body = JSON.stringify({
+    kind,
+    apiVersion,
+    ...o,
+    metadata: namespace === "" ? metadata : o.metadata,
+  });
   res.writeHead(code, {
     "content-type": "application/json",
     "content-length": Buffer.byteLength(body),
