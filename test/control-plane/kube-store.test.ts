@@ -353,3 +353,74 @@ describe("two control-plane replicas over custom resources (--store kubernetes)"
     }
   });
 });
+
+describe("one replica limited to --watch-namespace, through a compaction (410) of the API server's history", {
+  timeout: 60_000,
+}, () => {
+  let api: FakeKubeApiServer;
+  let store: KubeStore;
+  const names = () =>
+    (store.current()?.resources ?? []).map(
+      (r) =>
+        `${(r as { kind: string }).kind}/${(r as { metadata: { name: string } }).metadata.name}`,
+    );
+  const put = (plural: string, doc: unknown, ns: string) => {
+    const d = doc as { metadata: { name: string }; spec: unknown };
+    api.apply(plural as "lanes", {
+      metadata: { name: d.metadata.name, namespace: ns },
+      spec: d.spec,
+    });
+  };
+
+  before(async () => {
+    api = await FakeKubeApiServer.start();
+    put("routes", route("a-route", "/a", "sc-a"), NS);
+    put("lanegroups", group("mall", ["a-route"], ["sc-a", "sc-b"]), NS);
+    put("lanes", headerLane("gray", "mall", "gray"), NS);
+    put("lanes", headerLane("elsewhere", "mall", "blue"), "other");
+    const kc = new k8s.KubeConfig();
+    kc.loadFromOptions(api.kubeConfigOptions());
+    store = await KubeStore.start({
+      kubeConfig: kc,
+      namespaces: [NS],
+      leaseNamespace: CP_NS,
+      identity: "cp-ns",
+      log: silentLog,
+      pollMs: 200,
+    });
+    await store.ready(30_000);
+  });
+  after(async () => {
+    await store?.close();
+    await api?.close();
+  });
+
+  it("serves its namespaces' resources only, and writes no status outside them", async () => {
+    assert.deepEqual(names(), ["Route/a-route", "LaneGroup/mall", "Lane/gray"]);
+    await until(
+      "gray accepted",
+      async () => api.object("lanes", NS, "gray")?.status?.accepted,
+      (a) => a === true,
+    );
+    assert.equal(api.object("lanes", "other", "elsewhere")?.status, undefined);
+    const watched = new Set(api.requests.filter((r) => r.watch).map((r) => r.namespace));
+    assert.deepEqual([...watched], [NS], "no cluster-wide watch");
+  });
+
+  it("after a compaction the informers re-list (410) and keep following", async () => {
+    // A write elsewhere first: every informer's resourceVersion is then older than the compaction.
+    api.apply("configmaps", { metadata: { name: "unrelated", namespace: "x" }, data: {} });
+    api.compact();
+    api.closeWatches();
+    put("lanes", headerLane("blue", "mall", "blue"), NS);
+    await until(
+      "blue served",
+      async () => names(),
+      (n) => n.includes("Lane/blue"),
+    );
+    assert.ok(
+      api.requests.filter((r) => !r.watch && r.resource === "lanes").length >= 2,
+      "lanes were listed again",
+    );
+  });
+});
