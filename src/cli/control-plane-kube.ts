@@ -41,10 +41,11 @@ export async function startKubeParts(o: KubePartsOptions): Promise<KubeParts> {
       const { KubeStore } = await import("../control-plane/kube-store.js");
       const { KubernetesResolver } = await import("../discovery/kubernetes/resolver.js");
       const endpoints = o.discovery
-        ? new KubernetesResolver(
-            { namespaces: o.watchNamespaces, port: null },
-            { kubeConfig: kc, log: o.log.child({ part: "endpoints" }), allNamespaces: true },
-          )
+        ? () =>
+            new KubernetesResolver(
+              { namespaces: o.watchNamespaces, port: null },
+              { kubeConfig: kc, log: o.log.child({ part: "endpoints" }), allNamespaces: true },
+            )
         : undefined;
       const store = await KubeStore.start({
         kubeConfig: kc,

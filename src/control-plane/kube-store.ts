@@ -34,8 +34,11 @@ export interface KubeStoreOptions {
   leaseNamespace: string;
   /** This replica's name in the Lease (its pod name). */
   identity: string;
-  /** The endpoints' source (`--discovery kubernetes`), or none: then only resources are served. */
-  endpoints?: Resolver;
+  /**
+   * Makes the endpoints' source (`--discovery kubernetes`; made again after a takeover), or none:
+   * then only resources are served.
+   */
+  endpoints?: () => Resolver;
   log: Logger;
   /** How long a leader that stopped renewing keeps the Lease. Default 15. */
   leaseSeconds?: number;
@@ -44,6 +47,8 @@ export interface KubeStoreOptions {
 }
 
 interface Informer {
+  /** Replaced by a re-list after a takeover: its restarts stop. */
+  dropped?: boolean;
   kind: string;
   plural: string;
   namespace: string | null;
@@ -63,6 +68,7 @@ export class KubeStore implements ConfigFeed {
   readonly readOnly =
     "the resources are custom resources in the cluster (--store kubernetes): change them with kubectl apply -f FILE or kubectl delete";
   private informers: Informer[] = [];
+  private resolver: Resolver | undefined;
   private endpoints: Endpoint[] | undefined;
   private content: Content | undefined;
   private served: FedConfig | undefined;
@@ -139,13 +145,41 @@ export class KubeStore implements ConfigFeed {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.timer);
-    for (const i of this.informers) await i.informer.stop();
-    await this.o.endpoints?.close();
+    await this.unfollow();
   }
 
   private begin(): void {
     const { k8s, o } = this;
     this.customApi = o.kubeConfig.makeApiClient(k8s.CustomObjectsApi);
+    this.follow();
+    this.o.log.info(
+      {
+        namespaces: o.namespaces ?? "all",
+        endpoints: this.resolver?.source ?? "none",
+        lease: `${o.leaseNamespace}/${this.o.identity}`,
+      },
+      "following lanemesh custom resources",
+    );
+    this.schedule(0);
+  }
+
+  private async unfollow(): Promise<void> {
+    const informers = this.informers;
+    const resolver = this.resolver;
+    this.informers = [];
+    this.resolver = undefined;
+    this.endpoints = undefined;
+    this.content = undefined;
+    for (const i of informers) {
+      i.dropped = true;
+      await i.informer.stop();
+    }
+    await resolver?.close();
+  }
+
+  /** Start the informers (each lists first: a quorum read) and the endpoints' source. */
+  private follow(): void {
+    const { k8s, o } = this;
     const api = this.customApi as {
       listClusterCustomObject(p: object, opts?: object): Promise<unknown>;
       listNamespacedCustomObject(p: object, opts?: object): Promise<unknown>;
@@ -207,26 +241,20 @@ export class KubeStore implements ConfigFeed {
         informer.start().catch((err: unknown) => this.informerFailed(entry, err));
       }
     }
-    o.endpoints?.start(
+    const resolver = o.endpoints?.();
+    this.resolver = resolver;
+    resolver?.start(
       (eps) => {
+        if (this.resolver !== resolver) return;
         this.endpoints = eps;
         this.changed();
       },
       (err) => o.log.warn({ code: err.code }, err.message),
     );
-    this.o.log.info(
-      {
-        namespaces: o.namespaces ?? "all",
-        endpoints: o.endpoints?.source ?? "none",
-        lease: `${o.leaseNamespace}/${this.o.identity}`,
-      },
-      "following lanemesh custom resources",
-    );
-    this.schedule(0);
   }
 
   private informerFailed(i: Informer, err: unknown): void {
-    if (this.closed) return;
+    if (this.closed || i.dropped) return;
     const delay = backoffDelay(i.attempts++, BACKOFF);
     const status = statusOf(err);
     this.o.log.warn(
@@ -242,7 +270,8 @@ export class KubeStore implements ConfigFeed {
       `cannot list/watch ${i.plural}.${GROUP}: ${firstLine(err)}; the last config stays in force`,
     );
     setTimeout(() => {
-      if (!this.closed) i.informer.start().catch((e: unknown) => this.informerFailed(i, e));
+      if (!this.closed && !i.dropped)
+        i.informer.start().catch((e: unknown) => this.informerFailed(i, e));
     }, delay).unref();
   }
 
@@ -277,14 +306,24 @@ export class KubeStore implements ConfigFeed {
   private async round(): Promise<void> {
     if (this.closed) return;
     const ready =
+      this.informers.length > 0 &&
       this.informers.every((i) => i.listed) &&
-      (this.o.endpoints === undefined || this.endpoints !== undefined);
+      (this.resolver === undefined || this.endpoints !== undefined);
     if (ready && this.content === undefined)
       this.content = assemble(this.objects(), this.endpoints ?? []);
     const content = ready ? this.content : undefined;
+    const takeovers = this.lease.takeovers;
     try {
       this.record = await this.lease.sync(content?.hash ?? null);
       this.failures = 0;
+      if (this.lease.takeovers !== takeovers) {
+        // This replica's watches may lag behind what the previous holder numbered: list again
+        // (quorum reads) before numbering anything, so the sequence never goes back in content.
+        this.o.log.info("took the version lease over: re-listing before numbering");
+        await this.unfollow();
+        if (!this.closed) this.follow();
+        return;
+      }
     } catch (err) {
       this.failures++;
       this.o.log.warn(

@@ -61,14 +61,22 @@ export function versionOf(r: VersionRecord, hash: string): number | undefined {
 /**
  * One replica's view of the version Lease. `sync(hash)` reads it (creating it once, with a new
  * epoch, when absent), takes it over when its holder stopped renewing for leaseSeconds (as this
- * replica's own clock measures, never comparing clocks), and, while this replica holds it, renews
- * it and gives `hash` the next version when it is not the newest content. Every write is a
+ * replica's own clock measures, never comparing clocks) without numbering anything in that write,
+ * and, while this replica holds it, renews it and gives `hash` the next version when it is not
+ * the newest content. Every write is a
  * replace at the resourceVersion read: two writers never both win, and a holder that was
  * replaced cannot write a version.
  */
 export class VersionLease {
   private seen: { key: string; at: number } | undefined;
   private renewedAt = 0;
+  /**
+   * How many times this replica took the Lease over from another holder. A takeover writes no
+   * version: the new holder must first re-list what it watches (see KubeStore), since its watch
+   * may lag behind what the previous holder numbered, and numbering older content above newer is
+   * exactly what the Lease exists to prevent.
+   */
+  takeovers = 0;
 
   constructor(
     private readonly api: LeaseApi,
@@ -104,7 +112,7 @@ export class VersionLease {
       const mine = holder === this.o.identity;
       if (hash === null || (!mine && holder !== "" && !expired)) return record;
       const latest = record.history[record.history.length - 1];
-      const bump = latest?.[1] !== hash;
+      const bump = mine && latest?.[1] !== hash;
       const renewDue = !mine || now - this.renewedAt > (this.o.leaseSeconds * 1000) / 3;
       if (!bump && !renewDue) return record;
       const history = bump
@@ -135,7 +143,10 @@ export class VersionLease {
           body,
         });
         this.renewedAt = now;
-        if (!mine) this.o.log.info({ lease: this.name, was: holder }, "version lease acquired");
+        if (!mine) {
+          this.takeovers++;
+          this.o.log.info({ lease: this.name, was: holder }, "version lease taken over");
+        }
         if (bump)
           this.o.log.info(
             { version: history[history.length - 1]?.[0], hash: hash.slice(0, 12) },

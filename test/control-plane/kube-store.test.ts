@@ -155,8 +155,8 @@ describe("two control-plane replicas over custom resources (--store kubernetes)"
 
   after(async () => {
     for (const p of [...proxies, moved]) await p?.sub.close();
-    for (const cp of cps) await cp.close();
-    for (const s of stores) await s.close();
+    for (const cp of cps) await cp?.close();
+    for (const s of stores) await s?.close();
     await vip?.close();
     await api?.close();
     dir?.remove();
@@ -350,6 +350,49 @@ describe("two control-plane replicas over custom resources (--store kubernetes)"
       const was = byVersion.get(x.version);
       if (was !== undefined) assert.equal(x.rules, was, `version ${x.version} with two contents`);
       byVersion.set(x.version, x.rules);
+    }
+  });
+
+  it("the holder dies while the other replica's watch lags: the new holder re-lists before numbering, so no older content gets a higher version", async () => {
+    const holder = api.object("leases", CP_NS, VERSION_LEASE)?.spec.holderIdentity as string;
+    const h = holder === "cp-1" ? 0 : 1;
+    const f = 1 - h;
+    const follower = cps[f] as RunningControlPlane;
+    const followerId = f === 0 ? "cp-1" : "cp-2";
+    const release = api.lagWatches(`Bearer ${followerId}-token`);
+    let released = false;
+    try {
+      await create(headerLane("late", "mall", "late"));
+      const leader = cps[h] as RunningControlPlane;
+      const numbered = await until(
+        "the holder numbered the lane",
+        async () => leader.controlPlane.current(),
+        (c) => c.lanes.some((l) => l.includes('"late"')),
+      );
+      // The holder goes away (its pod deleted): it renews no more.
+      await stores[h]?.close();
+      await leader.close();
+      stores.splice(h, 1, undefined as unknown as KubeStore);
+      cps.splice(h, 1, undefined as unknown as RunningControlPlane);
+      const served = await until(
+        "the follower took over and serves the lane",
+        async () => follower.controlPlane.current(),
+        (c) => c.lanes.some((l) => l.includes('"late"')),
+        40_000,
+      );
+      assert.deepEqual(served, numbered, "the same version and content the old holder numbered");
+      const lease = api.object("leases", CP_NS, VERSION_LEASE);
+      assert.equal(lease?.spec.holderIdentity, followerId);
+      const history = JSON.parse(lease?.metadata.annotations[VERSIONS_KEY]) as [number, string][];
+      assert.equal(
+        history[history.length - 1]?.[0],
+        Number(numbered.version),
+        "nothing renumbered",
+      );
+      release();
+      released = true;
+    } finally {
+      if (!released) release();
     }
   });
 });
