@@ -181,6 +181,10 @@ export function register(program: Command): void {
         process.exitCode = 1;
         return;
       }
+      const feed = kube?.feed;
+      if (feed?.stats)
+        running.controlPlane.metrics.feedStats = () =>
+          feed.stats?.() ?? { refused: 0, leader: false };
       process.stdout.write(
         `control plane: gRPC ${running.grpcTarget}, HTTP ${running.url}, data ${dataDir}, proxy auth ${flags.proxyAuth}, store ${flags.store}${kube?.webhookPort ? `, webhook :${kube.webhookPort}` : ""}\n`,
       );

@@ -18,5 +18,7 @@ export interface ConfigFeed {
   current(): FedConfig | undefined;
   /** Called after current() changed; returns the unsubscribe. */
   onChange(cb: () => void): () => void;
+  /** For the metrics: resources refused now, and whether this replica numbers the configs. */
+  stats?(): { refused: number; leader: boolean };
   close(): Promise<void>;
 }

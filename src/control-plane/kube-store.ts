@@ -73,6 +73,7 @@ export class KubeStore implements ConfigFeed {
   private content: Content | undefined;
   private served: FedConfig | undefined;
   private record: VersionRecord | undefined;
+  private refused = 0;
   private readonly listeners = new Set<() => void>();
   private readonly lease: VersionLease;
   private timer: NodeJS.Timeout | undefined;
@@ -115,6 +116,10 @@ export class KubeStore implements ConfigFeed {
 
   current(): FedConfig | undefined {
     return this.served;
+  }
+
+  stats(): { refused: number; leader: boolean } {
+    return { refused: this.refused, leader: this.record?.leader ?? false };
   }
 
   onChange(cb: () => void): () => void {
@@ -309,8 +314,10 @@ export class KubeStore implements ConfigFeed {
       this.informers.length > 0 &&
       this.informers.every((i) => i.listed) &&
       (this.resolver === undefined || this.endpoints !== undefined);
-    if (ready && this.content === undefined)
+    if (ready && this.content === undefined) {
       this.content = assemble(this.objects(), this.endpoints ?? []);
+      this.refused = this.content.refused;
+    }
     const content = ready ? this.content : undefined;
     const takeovers = this.lease.takeovers;
     try {

@@ -221,6 +221,8 @@ describe("two control-plane replicas over custom resources (--store kubernetes)"
         (l) => l.includes("blue"),
       );
     for (const p of proxies) assert.deepEqual(lanes(p), ["gray", "blue"]);
+    for (const st of stores) assert.equal(st.stats().refused, 1, "counted on every replica");
+    assert.equal(stores.filter((st) => st.stats().leader).length, 1, "one lease holder");
     for (const cp of cps) {
       const text = cp.controlPlane.current().lanes.join("\n");
       assert.ok(!text.includes('"broken"'), "no replica serves the refused lane");

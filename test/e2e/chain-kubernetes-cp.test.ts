@@ -172,6 +172,9 @@ describe("the chain with endpoints aggregated by the control plane (real process
     const gray = await get({ canary: "gray" });
     assert.match(gray.body, /^Agray\[[^\]]+\]\[config=base\] -> B\[[^\]]+\] -> Cgray\[[^\]]+\]$/m);
     assert.ok(gray.body.includes(`Cgray[127.0.0.1:${ports.cg.app}]`), gray.body);
+    const metrics = await (await fetch(`http://127.0.0.1:${cpHttp}/metrics`)).text();
+    assert.match(metrics, /^lanemesh_cp_version_lease_holder 1$/m);
+    assert.match(metrics, /^lanemesh_cp_resources_refused 0$/m);
     // The endpoints proxies are sent are the cluster's, once each: hellos add none.
     const config = (await (await fetch(`http://127.0.0.1:${cpHttp}/v1/config`)).json()) as {
       endpoints: { service: string; port: number; tag: string | null }[];
