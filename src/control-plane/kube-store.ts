@@ -5,6 +5,7 @@ import type { Resolver } from "../discovery/types.js";
 import { backoffDelay } from "../runtime/backoff.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { ConfigFeed, FedConfig } from "./feed.js";
+import { firstLine, timeoutMiddleware } from "./kube-calls.js";
 import { assemble, type Content, keyOf, sameStatus, type WatchedObject } from "./kube-content.js";
 import {
   type LeaseApi,
@@ -24,7 +25,6 @@ const KINDS = [
   ["Lane", "lanes"],
 ] as const;
 const BACKOFF = { initialMs: 500, maxMs: 30_000 };
-const CALL_TIMEOUT_MS = 30_000;
 
 export interface KubeStoreOptions {
   kubeConfig: KubeConfig;
@@ -189,6 +189,11 @@ export class KubeStore implements ConfigFeed {
       listClusterCustomObject(p: object, opts?: object): Promise<unknown>;
       listNamespacedCustomObject(p: object, opts?: object): Promise<unknown>;
     };
+    // A list that has not answered in 30 s fails and the informer is restarted.
+    const bounded = {
+      middleware: [timeoutMiddleware(k8s)],
+      middlewareMergeStrategy: "append" as const,
+    };
     const scopes = o.namespaces ?? [null];
     for (const [kind, plural] of KINDS) {
       for (const namespace of scopes) {
@@ -198,8 +203,11 @@ export class KubeStore implements ConfigFeed {
             : `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${plural}`;
         const list = () =>
           (namespace === null
-            ? api.listClusterCustomObject({ group: GROUP, version: VERSION, plural })
-            : api.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural })
+            ? api.listClusterCustomObject({ group: GROUP, version: VERSION, plural }, bounded)
+            : api.listNamespacedCustomObject(
+                { group: GROUP, version: VERSION, namespace, plural },
+                bounded,
+              )
           ).then(
             (l) => l as { metadata?: { resourceVersion?: string }; items: KubernetesObject[] },
           );
@@ -414,29 +422,4 @@ export class KubeStore implements ConfigFeed {
       }
     }
   }
-}
-
-function timeoutMiddleware(k8s: Client) {
-  return {
-    pre: (ctx: import("@kubernetes/client-node").RequestContext) => {
-      ctx.setSignal(AbortSignal.timeout(CALL_TIMEOUT_MS));
-      return new k8s.Observable(Promise.resolve(ctx));
-    },
-    post: (rsp: import("@kubernetes/client-node").ResponseContext) =>
-      new k8s.Observable(Promise.resolve(rsp)),
-  };
-}
-
-function firstLine(err: unknown): string {
-  const status = statusOf(err);
-  const body = (err as { body?: unknown })?.body;
-  if (typeof body === "string") {
-    try {
-      const m = (JSON.parse(body) as { message?: unknown }).message;
-      if (typeof m === "string") return `${status ?? ""} ${m}`.trim();
-    } catch {
-      // not a Status
-    }
-  }
-  return ((err as Error)?.message ?? String(err)).split("\n")[0] ?? "";
 }
