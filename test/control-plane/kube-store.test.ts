@@ -448,6 +448,20 @@ describe("one replica limited to --watch-namespace, through a compaction (410) o
       (a) => a === true,
     );
     assert.equal(api.object("lanes", "other", "elsewhere")?.status, undefined);
+    // Statuses are written when they change, not every round: ten more rounds add no write.
+    const statusWrites = () =>
+      api.requests.filter((r) => r.method === "PATCH" && r.name !== null).length;
+    const leaseReads = () =>
+      api.requests.filter((r) => r.method === "GET" && r.resource === "leases").length;
+    const writes = statusWrites();
+    const reads = leaseReads();
+    await until(
+      "ten more rounds",
+      async () => leaseReads(),
+      (n) => n >= reads + 10,
+    );
+    assert.equal(statusWrites(), writes);
+    assert.ok(writes >= 3 && writes <= 6, `${writes} status writes for 3 resources`);
     const watched = new Set(api.requests.filter((r) => r.watch).map((r) => r.namespace));
     assert.deepEqual([...watched], [NS], "no cluster-wide watch");
   });
