@@ -388,7 +388,9 @@ export class KubeStore implements ConfigFeed {
     const options = this.k8s.setHeaderOptions("Content-Type", "application/merge-patch+json");
     for (const o of this.objects()) {
       const want = content.statuses.get(keyOf(o));
-      if (!want || sameStatus(o.status, want)) continue;
+      // Skip what changed since the content was computed: the next round judges it.
+      if (!want || sameStatus(o.status, want) || want.observedGeneration !== o.metadata?.generation)
+        continue;
       const plural = KINDS.find(([k]) => k === o.kind)?.[1] ?? "";
       try {
         await api.patchNamespacedCustomObjectStatus(

@@ -279,6 +279,13 @@ describe("two control-plane replicas over custom resources (--store kubernetes)"
       async () => moved.live.current()?.rules.lanes.find((l) => l.metadata.name === "blue"),
       (l) => l?.spec.enabled === false,
     );
+    const blue = await until(
+      "blue's status follows its generation",
+      async () => api.object("lanes", NS, "blue"),
+      (o) => o?.status?.observedGeneration === 2,
+    );
+    assert.equal(blue?.metadata.generation, 2);
+    assert.equal(blue?.status.accepted, true);
     const versions = movedSeen.map((s) => Number(s.version));
     for (let i = 1; i < versions.length; i++)
       assert.ok(
