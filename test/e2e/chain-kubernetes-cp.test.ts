@@ -185,7 +185,7 @@ describe("the chain with endpoints aggregated by the control plane (real process
     );
   });
 
-  it("only the control plane watched the API server: one watch per resource, none from a proxy", () => {
+  it("only the control plane watched the API server (its five resources, cluster-wide), no proxy did", () => {
     const watches = api.requests.filter((r) => r.watch);
     assert.ok(watches.length > 0, "the control plane watches");
     for (const w of watches)
