@@ -137,7 +137,7 @@ describe("two control-plane replicas over custom resources (--store kubernetes)"
         identity: id,
         log: silentLog,
         pollMs: 200,
-        leaseSeconds: 5,
+        leaseSeconds: 10,
       });
       stores.push(store);
       await store.ready(30_000);
