@@ -126,7 +126,14 @@ describe("the chain with endpoints aggregated by the control plane (real process
     await waitListening(cp, cpHttp, 90_000);
     // The proxies get no kubeconfig at all: whatever they did, they could not watch.
     const common = ["--bind", "127.0.0.1", "--drain-seconds", "1"];
-    const cpFlags = ["--control-plane", `127.0.0.1:${cpGrpc}`, "--state-dir", join(dir, "state")];
+    const cpFlags = [
+      "--discovery",
+      "control-plane",
+      "--control-plane",
+      `127.0.0.1:${cpGrpc}`,
+      "--state-dir",
+      join(dir, "state"),
+    ];
     const gateway = procs.spawn("gateway", [
       "gateway",
       "--port",
