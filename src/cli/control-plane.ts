@@ -86,7 +86,7 @@ export function register(program: Command): void {
     .addOption(
       envOption(
         "--discovery <SOURCE>",
-        "endpoints streamed to proxies in snapshots: none (sidecars' hellos, or Instance resources) or kubernetes (EndpointSlices and Pods watched once here; needs --store kubernetes)",
+        "endpoints streamed to proxies in snapshots: none (with --store file: sidecars' hellos and Instance resources; with --store kubernetes: none at all) or kubernetes (EndpointSlices and Pods watched once here; needs --store kubernetes)",
       )
         .choices(["none", "kubernetes"])
         .default("none"),
