@@ -1,10 +1,11 @@
 // `lanemesh control-plane`: parses flags, starts the control plane and stops it on SIGINT/SIGTERM; no logic of its own.
 import { resolve } from "node:path";
 import { type Command, InvalidArgumentError } from "commander";
-import { startControlPlane } from "../control-plane/control-plane.js";
 import { noAuthentication, type ProxyAuthenticator } from "../control-plane/identity.js";
+import { startControlPlane } from "../control-plane/start.js";
 import { DEFAULT_MAX_SNAPSHOT_BYTES, PROXY_MAX_RECEIVE_BYTES } from "../protocol/wire.js";
 import { logger } from "../telemetry/logger.js";
+import { type KubeParts, startKubeParts } from "./control-plane-kube.js";
 import { defaultDataDir } from "./data-dir.js";
 import { envOption, parseDuration, parsePort, parsePositiveInt, parseSeconds } from "./options.js";
 
@@ -31,6 +32,19 @@ interface Flags {
   maxSnapshotBytes: number;
   /** ms */
   loadWindow: number;
+  store: "file" | "kubernetes";
+  discovery: "none" | "kubernetes";
+  watchNamespace?: string[];
+  webhookPort?: number;
+  sidecarImage?: string;
+}
+
+function parseNamespaces(v: string): string[] {
+  const names = v.split(",").map((n) => n.trim());
+  for (const n of names)
+    if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/.test(n) || n.length > 63)
+      throw new InvalidArgumentError(`bad namespace ${JSON.stringify(n)} (a DNS label).`);
+  return names;
 }
 
 function parseSnapshotBytes(v: string): number {
@@ -70,6 +84,40 @@ export function register(program: Command): void {
       )
         .choices(["tokens", "kubernetes", "none"])
         .default("tokens"),
+    )
+    .addOption(
+      envOption(
+        "--store <STORE>",
+        "where resources live: file (the data dir, changed with lanemesh apply) or kubernetes (Route, LaneGroup and Lane custom resources, changed with kubectl; statuses written back)",
+      )
+        .choices(["file", "kubernetes"])
+        .default("file"),
+    )
+    .addOption(
+      envOption(
+        "--discovery <SOURCE>",
+        "endpoints streamed to proxies in snapshots: none (with --store file: sidecars' hellos and Instance resources; with --store kubernetes: none at all) or kubernetes (EndpointSlices and Pods watched once here; needs --store kubernetes)",
+      )
+        .choices(["none", "kubernetes"])
+        .default("none"),
+    )
+    .addOption(
+      envOption(
+        "--watch-namespace <NS,...>",
+        "with --store/--discovery kubernetes: namespaces whose resources and endpoints are served [every namespace]",
+      ).argParser(parseNamespaces),
+    )
+    .addOption(
+      envOption(
+        "--webhook-port <PORT>",
+        "also serve the sidecar injection webhook (HTTPS, certificate kept in a Secret) on this port [off]",
+      ).argParser(parsePort),
+    )
+    .addOption(
+      envOption(
+        "--sidecar-image <IMAGE>",
+        "lanemesh image the webhook injects [ghcr.io/lanemesh/lanemesh:VERSION]",
+      ),
     )
     .addOption(
       envOption(
@@ -115,9 +163,23 @@ export function register(program: Command): void {
       const log = logger("control-plane");
       const dataDir = resolve(flags.dataDir ?? defaultDataDir());
       let running: Awaited<ReturnType<typeof startControlPlane>>;
+      let kube: KubeParts | undefined;
       try {
+        if (flags.discovery === "kubernetes" && flags.store !== "kubernetes")
+          throw new Error("--discovery kubernetes needs --store kubernetes");
         const proxyAuth = await authenticator(flags.proxyAuth, log);
+        if (flags.store === "kubernetes" || flags.webhookPort !== undefined)
+          kube = await startKubeParts({
+            store: flags.store === "kubernetes",
+            discovery: flags.discovery === "kubernetes",
+            watchNamespaces: flags.watchNamespace ?? null,
+            bind: flags.bind,
+            log,
+            ...(flags.webhookPort !== undefined ? { webhookPort: flags.webhookPort } : {}),
+            ...(flags.sidecarImage ? { sidecarImage: flags.sidecarImage } : {}),
+          });
         running = await startControlPlane({
+          ...(kube?.feed ? { feed: kube.feed } : {}),
           dataDir,
           bind: flags.bind,
           grpcPort: flags.grpcPort,
@@ -133,22 +195,31 @@ export function register(program: Command): void {
           processMetrics: true,
         });
       } catch (err) {
+        await kube?.close();
         process.stderr.write(`error: control plane cannot start: ${(err as Error).message}\n`);
         process.exitCode = 1;
         return;
       }
+      const feed = kube?.feed;
+      if (feed?.stats)
+        running.controlPlane.metrics.feedStats = () =>
+          feed.stats?.() ?? { refused: 0, leader: false };
       process.stdout.write(
-        `control plane: gRPC ${running.grpcTarget}, HTTP ${running.url}, data ${dataDir}, proxy auth ${flags.proxyAuth}\n`,
+        `control plane: gRPC ${running.grpcTarget}, HTTP ${running.url}, data ${dataDir}, proxy auth ${flags.proxyAuth}, store ${flags.store}${kube?.webhookPort ? `, webhook :${kube.webhookPort}` : ""}\n`,
       );
       let stopping = false;
       const stop = (signal: string): void => {
         if (stopping) return;
         stopping = true;
         log.info({ signal }, "stopping");
-        running.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
-        );
+        const parts = kube;
+        running
+          .close()
+          .then(() => parts?.close())
+          .then(
+            () => process.exit(0),
+            () => process.exit(1),
+          );
       };
       process.once("SIGINT", () => stop("SIGINT"));
       process.once("SIGTERM", () => stop("SIGTERM"));

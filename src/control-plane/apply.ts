@@ -119,12 +119,25 @@ export function canonicalJson(v: unknown): string {
 }
 
 /** What an apply gives the API: the new version and each resource's change, or every error. */
+/** A change refused because the resources live elsewhere (`--store kubernetes`). */
+export type ReadOnly = { ok: false; code: "LANEMESH_STORE_READ_ONLY"; message: string };
+
+export function readOnly(message: string): ReadOnly {
+  return { ok: false, code: "LANEMESH_STORE_READ_ONLY", message };
+}
+
 export type ApplyOutcome =
   | { ok: true; version: number; results: ApplyResult[]; ignored: number }
   | { ok: false; errors: ConfigError[] }
-  | { ok: false; code: "LANEMESH_SNAPSHOT_TOO_LARGE"; message: string };
+  | { ok: false; code: "LANEMESH_SNAPSHOT_TOO_LARGE"; message: string }
+  | ReadOnly;
 
 export type DeleteOutcome =
   | { ok: true; version: number }
   | { ok: false; code: "LANEMESH_NOT_FOUND"; message: string }
-  | { ok: false; code: "LANEMESH_INVALID_CONFIG"; errors: ConfigError[] };
+  | { ok: false; code: "LANEMESH_INVALID_CONFIG"; errors: ConfigError[] }
+  | ReadOnly;
+
+export type AdoptOutcome =
+  | { ok?: true; version: number; epoch: string; adopts: string[] }
+  | ReadOnly;

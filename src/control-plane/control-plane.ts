@@ -12,6 +12,7 @@ import {
 import { type Clock, realClock } from "../runtime/clock.js";
 import { type Logger, logger } from "../telemetry/logger.js";
 import {
+  type AdoptOutcome,
   type ApplyOutcome,
   type DeleteOutcome,
   identity,
@@ -19,9 +20,12 @@ import {
   type Plural,
   planApply,
   planDelete,
+  type ReadOnly,
+  readOnly,
   STORE_ORIGIN,
 } from "./apply.js";
 import { type Debouncer, debounce } from "./debounce.js";
+import type { ConfigFeed } from "./feed.js";
 import {
   type ApiBackend,
   createHttpApi,
@@ -40,7 +44,7 @@ import {
   registrationProblem,
 } from "./snapshot.js";
 import type { StatusView } from "./status.js";
-import { FileStore, type StoreState } from "./store.js";
+import { FedStore, FileStore, type Store, type StoreState } from "./store.js";
 import { signToken } from "./tokens.js";
 import { DEFAULT_LOAD_WINDOW_SECONDS, Traffic, withoutStatus } from "./traffic.js";
 
@@ -71,6 +75,11 @@ export interface ControlPlaneOptions {
   maxSnapshotBytes?: number;
   /** Seconds `GET /v1/status` computes rates and percentiles over. Default 30. */
   loadWindowSeconds?: number;
+  /**
+   * Serve this source's configs instead of the data dir's store (`--store kubernetes`; it must
+   * have a config already): changes through the API are refused, hellos register no instance.
+   */
+  feed?: ConfigFeed;
 }
 
 /** The control plane's state and operations, without its listeners (see startControlPlane). */
@@ -91,7 +100,7 @@ export class ControlPlane implements ApiBackend {
   private readonly maxSnapshotBytes: number;
 
   private constructor(
-    private readonly store: FileStore,
+    private readonly store: Store,
     private readonly secrets: Secrets,
     opts: ControlPlaneOptions,
   ) {
@@ -120,6 +129,7 @@ export class ControlPlane implements ApiBackend {
       {
         snapshot: () => this.snapshot,
         register: (reg) => {
+          // A fed store serves no registered instance (the endpoints come from the cluster).
           const problem = registrationProblem(reg);
           return problem === null ? this.registry.attach(reg) : { error: problem };
         },
@@ -147,12 +157,33 @@ export class ControlPlane implements ApiBackend {
       windowSeconds: opts.loadWindowSeconds ?? DEFAULT_LOAD_WINDOW_SECONDS,
       resources: () => this.store.state().resources,
       apply: (batch) => this.apply(batch),
+      ...(opts.feed?.closeLane
+        ? { closeAtSource: (name: string) => this.closeAtSource(opts.feed as ConfigFeed, name) }
+        : {}),
     });
+    this.feed = opts.feed;
+    this.unfeed = opts.feed?.onChange(() => {
+      this.snapshot = this.build(this.registryGen);
+      this.debouncer.trigger();
+    });
+  }
+
+  private readonly feed: ConfigFeed | undefined;
+  private readonly unfeed: (() => void) | undefined;
+  private async closeAtSource(feed: ConfigFeed, name: string): Promise<number> {
+    await feed.closeLane?.(name);
+    return this.version();
+  }
+
+  /** `--store kubernetes`: what a change through the API answers. */
+  private readOnly(): ReadOnly | null {
+    return this.feed ? readOnly(this.feed.readOnly) : null;
   }
 
   static async open(opts: ControlPlaneOptions): Promise<ControlPlane> {
     const secrets = await ensureSecrets(opts.dataDir, { apiTokenFile: opts.apiTokenFile });
-    const cp = new ControlPlane(await FileStore.open(opts.dataDir), secrets, opts);
+    const store = opts.feed ? new FedStore(opts.feed) : await FileStore.open(opts.dataDir);
+    const cp = new ControlPlane(store, secrets, opts);
     for (const file of secrets.created) cp.log.info({ file }, "secret created (mode 0600)");
     if (secrets.looseModes.length > 0)
       cp.log.warn(
@@ -187,7 +218,9 @@ export class ControlPlane implements ApiBackend {
   }
 
   /** Let proxies that hold store `epoch`'s config take this store's, as a new version. */
-  adopt(epoch: string): Promise<{ version: number; epoch: string; adopts: string[] }> {
+  adopt(epoch: string): Promise<AdoptOutcome> {
+    const refused = this.readOnly();
+    if (refused) return Promise.resolve(refused);
     return this.serial(async () => {
       const st = this.store.state();
       const adopts =
@@ -212,6 +245,8 @@ export class ControlPlane implements ApiBackend {
 
   /** Validate the batch merged with the stored set; all or nothing. */
   apply(batch: RawDocument[]): Promise<ApplyOutcome> {
+    const refused = this.readOnly();
+    if (refused) return Promise.resolve(refused);
     return this.serial(async () => {
       const st = this.store.state();
       const plan = planApply(
@@ -252,6 +287,8 @@ export class ControlPlane implements ApiBackend {
 
   /** Remove one stored resource, unless what remains would not validate. */
   delete(plural: Plural, name: string): Promise<DeleteOutcome> {
+    const refused = this.readOnly();
+    if (refused) return Promise.resolve(refused);
     return this.serial(async () => {
       const st = this.store.state();
       const kind = KIND_OF_PLURAL[plural];
@@ -271,7 +308,8 @@ export class ControlPlane implements ApiBackend {
     const kind = KIND_OF_PLURAL[plural];
     const resources = this.store.state().resources;
     const out = resources.filter((v) => identity(v)?.kind === kind);
-    if (plural === "instances") out.push(...registrationDocuments(resources, this.registry.list()));
+    if (plural === "instances" && !this.feed)
+      out.push(...registrationDocuments(resources, this.registry.list()));
     return plural === "lanes" ? this.traffic.decorate(out) : out;
   }
 
@@ -306,6 +344,7 @@ export class ControlPlane implements ApiBackend {
 
   close(): void {
     this.traffic.close();
+    this.unfeed?.();
     this.debouncer.close();
     this.registry.close();
     this.mesh.close();
@@ -329,7 +368,8 @@ export class ControlPlane implements ApiBackend {
 
   /** The debounced push: version a registry change first, then offer the newest to every stream. */
   private async flush(): Promise<void> {
-    if (this.registryGen !== this.snapshotGen) {
+    // A fed store serves no registrations: nothing to version for them.
+    if (this.registryGen !== this.snapshotGen && !this.feed) {
       try {
         await this.serial(async () => {
           if (this.registryGen === this.snapshotGen) return;
@@ -373,71 +413,6 @@ export class ControlPlane implements ApiBackend {
   }
 }
 
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-}
+const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 
 export { registrationProblem } from "./snapshot.js";
-
-export interface ListenOptions {
-  bind?: string;
-  grpcPort?: number;
-  httpPort?: number;
-}
-
-export interface RunningControlPlane {
-  controlPlane: ControlPlane;
-  /** The HTTP API's admin token (for the CLI's --token). */
-  adminToken: string;
-  grpcPort: number;
-  httpPort: number;
-  /** `host:port` for proxies' `--control-plane`. */
-  grpcTarget: string;
-  /** Base URL of the HTTP API. */
-  url: string;
-  close(): Promise<void>;
-}
-
-/** Open the store and listen on gRPC and HTTP (ports 0 = any free port). */
-export async function startControlPlane(
-  opts: ControlPlaneOptions & ListenOptions,
-): Promise<RunningControlPlane> {
-  const cp = await ControlPlane.open(opts);
-  const bind = opts.bind ?? "127.0.0.1";
-  let http: Server | undefined;
-  try {
-    const grpcPort = await cp.mesh.listen(bind, opts.grpcPort ?? 15010);
-    http = createHttpApi(cp, { adminToken: cp.adminToken, readsOpen: isLoopback(bind) });
-    const server = http;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(opts.httpPort ?? 15014, bind, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    const httpPort = (server.address() as AddressInfo).port;
-    const host = bind.includes(":") ? `[${bind}]` : bind;
-    cp.log.info(
-      { grpc: `${host}:${grpcPort}`, http: `${host}:${httpPort}` },
-      "control plane listening",
-    );
-    return {
-      controlPlane: cp,
-      adminToken: cp.adminToken,
-      grpcPort,
-      httpPort,
-      grpcTarget: `${host}:${grpcPort}`,
-      url: `http://${host}:${httpPort}`,
-      close: async () => {
-        cp.close();
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server.close(() => resolve()));
-      },
-    };
-  } catch (err) {
-    cp.close();
-    http?.close();
-    throw err;
-  }
-}

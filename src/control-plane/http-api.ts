@@ -5,7 +5,13 @@ import type { RawDocument } from "../config/document.js";
 import { parseDocuments } from "../config/load.js";
 import type { Endpoint, RuleSet } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
-import { type ApplyOutcome, type DeleteOutcome, isPlural, type Plural } from "./apply.js";
+import {
+  type AdoptOutcome,
+  type ApplyOutcome,
+  type DeleteOutcome,
+  isPlural,
+  type Plural,
+} from "./apply.js";
 import {
   type GuardCode,
   type GuardOptions,
@@ -50,7 +56,7 @@ export interface ApiBackend {
   /** Sign a bootstrap token for a proxy. */
   issueToken(r: TokenRequest): { token: string; id: string; expiresAt: string };
   /** Let proxies holding store `epoch`'s config take this store's (a new version). */
-  adopt(epoch: string): Promise<{ version: number; epoch: string; adopts: string[] }>;
+  adopt(epoch: string): Promise<AdoptOutcome>;
   /** Traffic per group, lane and app from the proxies' load reports (`GET /v1/status`). */
   status(group: string | null): StatusView;
 }
@@ -72,6 +78,7 @@ type ErrorCode =
   | "LANEMESH_BODY_TOO_LARGE"
   | "LANEMESH_TOO_MANY_DOCUMENTS"
   | "LANEMESH_SNAPSHOT_TOO_LARGE"
+  | "LANEMESH_STORE_READ_ONLY"
   | "LANEMESH_INTERNAL"
   | GuardCode;
 
@@ -163,7 +170,9 @@ async function route(
       const body = (await jsonBody(req)) as { epoch?: unknown } | null;
       if (typeof body?.epoch !== "string" || !/^[0-9a-f]{1,64}$/.test(body.epoch))
         throw new HttpError(400, "LANEMESH_BAD_REQUEST", 'body must be {"epoch": "<hex epoch>"}');
-      sendJson(res, 200, await cp.adopt(body.epoch));
+      const out = await cp.adopt(body.epoch);
+      if (out.ok === false) throw new HttpError(409, out.code, out.message);
+      sendJson(res, 200, out);
     });
 
   if (parts[1] !== "resources") throw notFound(path);
@@ -174,7 +183,12 @@ async function route(
       if (parsed.errors.length > 0) return sendJson(res, 422, { errors: parsed.errors });
       if (parsed.docs.length > MAX_DOCUMENTS) throw tooManyDocuments(parsed.docs.length);
       const out = await cp.apply(parsed.docs);
-      if (!out.ok && "code" in out) throw new HttpError(413, out.code, out.message);
+      if (!out.ok && "code" in out)
+        throw new HttpError(
+          out.code === "LANEMESH_STORE_READ_ONLY" ? 409 : 413,
+          out.code,
+          out.message,
+        );
       if (!out.ok) return sendJson(res, 422, { errors: out.errors });
       sendJson(res, 200, { version: out.version, results: out.results, ignored: out.ignored });
     });
@@ -194,6 +208,7 @@ async function route(
     const out = await cp.delete(plural, name);
     if (out.ok) return sendJson(res, 200, { version: out.version, deleted: `${plural}/${name}` });
     if (out.code === "LANEMESH_NOT_FOUND") throw new HttpError(404, out.code, out.message);
+    if (out.code === "LANEMESH_STORE_READ_ONLY") throw new HttpError(409, out.code, out.message);
     sendJson(res, 422, { errors: out.errors });
   });
 

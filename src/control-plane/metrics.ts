@@ -1,5 +1,5 @@
 // The control plane's Prometheus metrics on their own registry; it records, it never decides.
-import { Registry } from "prom-client";
+import { Gauge, Registry } from "prom-client";
 import { collectProcessMetrics, counter, gauge, histogram } from "../telemetry/series.js";
 
 export class ControlPlaneMetrics {
@@ -62,8 +62,37 @@ export class ControlPlaneMetrics {
     ["lane"],
   );
 
+  /** With `--store kubernetes`: what the fed store says, read at every scrape. */
+  feedStats: (() => { refused: number; leader: boolean }) | undefined;
+
+  readonly resourcesRefused = sampled(
+    this.registry,
+    "lanemesh_cp_resources_refused",
+    "With --store kubernetes: custom resources refused by validation (status accepted: false), pushed to no proxy.",
+    () => this.feedStats?.().refused ?? 0,
+  );
+
+  readonly leaseHolder = sampled(
+    this.registry,
+    "lanemesh_cp_version_lease_holder",
+    "With --store kubernetes: 1 while this replica holds the version Lease (it numbers configs and writes statuses), else 0.",
+    () => (this.feedStats?.().leader ? 1 : 0),
+  );
+
   /** `processMetrics`: prom-client's default process metrics too (see collectProcessMetrics). */
   constructor(opts: { processMetrics?: boolean } = {}) {
     if (opts.processMetrics) collectProcessMetrics(this.registry);
   }
+}
+
+/** A gauge whose value is read when scraped. */
+function sampled(registry: Registry, name: string, help: string, read: () => number): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
 }

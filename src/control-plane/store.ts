@@ -3,6 +3,7 @@ import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { writeFileAtomic } from "../runtime/atomic-file.js";
+import type { ConfigFeed } from "./feed.js";
 import type { Registration } from "./registry.js";
 
 /** What the store holds: the user's documents, in the order they were first applied. */
@@ -30,8 +31,40 @@ export class StoreError extends Error {
 
 const FILE = "resources.json";
 
+/** What the control plane reads and commits: the file store, or a fed one. */
+export interface Store {
+  state(): StoreState;
+  commit(next: StoreState): Promise<void>;
+}
+
+/**
+ * A store whose state is a ConfigFeed's current config (`--store kubernetes`): no registrations,
+ * no adopted epochs, and no commits (the control plane refuses changes before reaching here).
+ */
+export class FedStore implements Store {
+  constructor(private readonly feed: ConfigFeed) {
+    if (!feed.current()) throw new StoreError("the config source has no config yet");
+  }
+
+  state(): StoreState {
+    const c = this.feed.current();
+    if (!c) throw new StoreError("the config source lost its config");
+    return {
+      version: c.version,
+      epoch: c.epoch,
+      adopts: [],
+      resources: c.resources,
+      registrations: [],
+    };
+  }
+
+  commit(): Promise<void> {
+    return Promise.reject(new StoreError("a fed store takes no commits"));
+  }
+}
+
 /** One data directory, one file. Commits are serialized by the caller (see ControlPlane). */
-export class FileStore {
+export class FileStore implements Store {
   private constructor(
     readonly path: string,
     private current: StoreState,

@@ -26,6 +26,11 @@ export interface TrafficOptions {
   resources(): readonly unknown[];
   /** The control plane's apply: validated like any change, a new version. */
   apply(batch: RawDocument[]): Promise<ApplyOutcome>;
+  /**
+   * Where the rules live outside the store (`--store kubernetes`): closes the lane at its source
+   * and resolves with the version in force when it did (the change arrives as a new version).
+   */
+  closeAtSource?: (name: string) => Promise<number>;
 }
 
 export class Traffic {
@@ -90,6 +95,11 @@ export class Traffic {
       | { spec?: Record<string, unknown> }
       | undefined;
     if (doc === undefined || doc.spec?.enabled === false) return null;
+    if (this.opts.closeAtSource) {
+      const version = await this.opts.closeAtSource(name);
+      this.opts.log.info({ version, lane: name, reason }, "lane closed by its guard at its source");
+      return version;
+    }
     const closed = { ...doc, spec: { ...doc.spec, enabled: false } };
     const out = await this.opts.apply([
       { origin: { file: `guard of ${name}`, doc: 0 }, value: closed },

@@ -1,4 +1,5 @@
 // The manifests `lanemesh install` prints: CRDs, or the control plane (namespace, RBAC, Deployment, PDB, Service) and the sidecar injector's MutatingWebhookConfiguration; pure data, it must never talk to a cluster.
+import { VERSION_LEASE } from "../control-plane/kube-versions.js";
 import { customResourceDefinitions, GROUP } from "./crds.js";
 import {
   CONTROL_PLANE,
@@ -66,6 +67,8 @@ export function controlPlaneObjects(o: InstallOptions): Json[] {
         resources: ["routes", "lanegroups", "lanes"],
         verbs: ["get", "list", "watch"],
       },
+      // A guarded lane's close (spec.enabled: false on the Lane), the one change it makes itself.
+      { apiGroups: [GROUP], resources: ["lanes"], verbs: ["patch"] },
       {
         apiGroups: [GROUP],
         resources: ["routes/status", "lanegroups/status", "lanes/status"],
@@ -121,6 +124,21 @@ export function controlPlaneObjects(o: InstallOptions): Json[] {
       },
     ],
   };
+  const leaseRole = {
+    apiVersion: "rbac.authorization.k8s.io/v1",
+    kind: "Role",
+    metadata: meta(`${CONTROL_PLANE}-versions`, ns),
+    // The replicas' shared config versions: one Lease, created once by whichever starts first.
+    rules: [
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
+      {
+        apiGroups: ["coordination.k8s.io"],
+        resources: ["leases"],
+        resourceNames: [VERSION_LEASE],
+        verbs: ["get", "update"],
+      },
+    ],
+  };
   const podLabels = labels(SELECTOR);
   const deployment = {
     apiVersion: "apps/v1",
@@ -168,6 +186,8 @@ export function controlPlaneObjects(o: InstallOptions): Json[] {
                 "kubernetes",
                 "--webhook-port",
                 String(PORTS.webhook),
+                "--proxy-auth",
+                "kubernetes",
               ],
               env: [
                 { name: "LANEMESH_BIND", value: "0.0.0.0" },
@@ -237,6 +257,10 @@ export function controlPlaneObjects(o: InstallOptions): Json[] {
     serviceAccount,
     clusterRole,
     binding(CONTROL_PLANE, CONTROL_PLANE),
+    // --proxy-auth kubernetes: TokenReview of the proxies' projected tokens, as kube-rbac-proxy does.
+    binding(`${CONTROL_PLANE}-auth-delegator`, "system:auth-delegator"),
+    leaseRole,
+    binding(`${CONTROL_PLANE}-versions`, `${CONTROL_PLANE}-versions`, "RoleBinding", "Role"),
     webhookRole,
     binding(`${CONTROL_PLANE}-webhook`, `${CONTROL_PLANE}-webhook`),
     secretRole,

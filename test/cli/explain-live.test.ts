@@ -1,10 +1,7 @@
 // `lanemesh explain --server`: the live config of a running control plane gives the same answer as the same resources offline, and follows an apply.
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import {
-  type RunningControlPlane,
-  startControlPlane,
-} from "../../src/control-plane/control-plane.js";
+import { type RunningControlPlane, startControlPlane } from "../../src/control-plane/start.js";
 import { REPO, runCli } from "../helpers/procs.js";
 import { silentLog, tempDir } from "../helpers/sync-fixtures.js";
 

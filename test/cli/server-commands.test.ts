@@ -4,7 +4,7 @@ import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { stringify } from "yaml";
-import { startControlPlane } from "../../src/control-plane/control-plane.js";
+import { startControlPlane } from "../../src/control-plane/start.js";
 import { freePorts, ProcGroup, runCli, waitListening } from "../helpers/procs.js";
 import { headerLane, instance, mallRules, silentLog, tempDir } from "../helpers/sync-fixtures.js";
 

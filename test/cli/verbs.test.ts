@@ -9,10 +9,7 @@ import { describe as describeResource, type ProxyView } from "../../src/cli/desc
 import { serverOption, serverTarget } from "../../src/cli/server-client.js";
 import type { ServedConfig } from "../../src/control-plane/api-client.js";
 import { DEFAULT_SERVER } from "../../src/control-plane/api-client.js";
-import {
-  type RunningControlPlane,
-  startControlPlane,
-} from "../../src/control-plane/control-plane.js";
+import { type RunningControlPlane, startControlPlane } from "../../src/control-plane/start.js";
 import { freePorts, REPO, runCli } from "../helpers/procs.js";
 import { silentLog, tempDir } from "../helpers/sync-fixtures.js";
 

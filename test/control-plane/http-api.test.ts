@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { callServer } from "../../src/control-plane/api-client.js";
-import { startControlPlane } from "../../src/control-plane/control-plane.js";
+import { startControlPlane } from "../../src/control-plane/start.js";
 import { requestViewFromMaps } from "../../src/lane/rules/view.js";
 import {
   type ControlMessage,

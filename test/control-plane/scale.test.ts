@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { performance } from "node:perf_hooks";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
-import { startControlPlane } from "../../src/control-plane/control-plane.js";
+import { startControlPlane } from "../../src/control-plane/start.js";
 import { type ControlMessage, type MeshClient, meshDefinition } from "../../src/protocol/wire.js";
 import { admin, bearer, proxyToken } from "../helpers/control-plane.js";
 import { headerLane, mallRules, silentLog, tempDir, when } from "../helpers/sync-fixtures.js";

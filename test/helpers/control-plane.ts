@@ -3,12 +3,12 @@ import { writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { callServer, type ServerReply } from "../../src/control-plane/api-client.js";
+import type { ControlPlaneOptions } from "../../src/control-plane/control-plane.js";
 import {
-  type ControlPlaneOptions,
   type ListenOptions,
   type RunningControlPlane,
   startControlPlane,
-} from "../../src/control-plane/control-plane.js";
+} from "../../src/control-plane/start.js";
 import { LiveConfig } from "../../src/live/live-config.js";
 import type { ControlMessage, MeshClient, MeshStream } from "../../src/protocol/wire.js";
 import { type Subscription, type SyncOptions, startSync } from "../../src/sync/client.js";

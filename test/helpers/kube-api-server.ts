@@ -1,4 +1,4 @@
-// Test helper: a fake Kubernetes API server on 127.0.0.1 (plain HTTP) serving list and watch of GET /apis/discovery.k8s.io/v1/namespaces/{ns}/endpointslices and GET /api/v1/namespaces/{ns}/pods in the real wire format; it leaves out TLS, authentication, writes over HTTP, single-object GETs, cluster-wide paths, selectors, pagination (limit/continue are ignored: all items at once, as a server may) and protobuf; no assertions here.
+// Test helper: a fake Kubernetes API server on 127.0.0.1 (plain HTTP) speaking the real wire format for EndpointSlices, Pods, lanemesh.io/v1alpha1 custom resources (with their status subresource), ConfigMaps, Secrets, Leases and MutatingWebhookConfigurations: list and watch (one namespace or all), get, create, replace and merge-patch with resourceVersion conflicts; it leaves out TLS, authentication, selectors, pagination (limit/continue are ignored: all items at once, as a server may), delete over HTTP and protobuf; no assertions here.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 
@@ -18,15 +18,39 @@ import type { AddressInfo } from "node:net";
  * - A resourceVersion older than the last compaction is "gone": by default 200 with one
  *   `ERROR` event carrying a Status 410 "Expired" and the end of the stream (the watch cache's
  *   way); with `goneAs = "status"` an HTTP 410 with a Status body (etcd-direct / older servers).
- * - Errors are `Status` objects: 403 Forbidden with the RBAC message, 404, 405, 400.
+ * - Errors are `Status` objects: 403 Forbidden with the RBAC message, 404, 405, 400, 409.
+ * - Writes (kubectl's and the client's): POST creates (409 AlreadyExists when the name is taken),
+ *   PUT replaces (409 Conflict when metadata.resourceVersion is given and is not the stored one),
+ *   PATCH takes `application/merge-patch+json` (RFC 7386) and `application/json-patch+json`
+ *   (RFC 6902: add, replace, remove). For a resource with a status subresource (the lanemesh
+ *   CRDs), writes to the object ignore `.status` and writes to `/status` change only `.status`;
+ *   metadata.generation starts at 1 and grows when anything but metadata and status changes.
+ *   A write that changes nothing is a no-op: no new resourceVersion, no event.
  */
 
-export type ResourceName = "endpointslices" | "pods";
+export type ResourceName =
+  | "endpointslices"
+  | "pods"
+  | "routes"
+  | "lanegroups"
+  | "lanes"
+  | "configmaps"
+  | "secrets"
+  | "leases"
+  | "mutatingwebhookconfigurations";
 
-const RESOURCES: Record<
-  ResourceName,
-  { prefix: string; apiVersion: string; kind: string; group: string }
-> = {
+interface ResourceInfo {
+  prefix: string;
+  apiVersion: string;
+  kind: string;
+  group: string;
+  /** The status subresource is enabled (writes to the object ignore .status). */
+  status?: boolean;
+}
+
+const LANEMESH = { prefix: "/apis/lanemesh.io/v1alpha1", apiVersion: "lanemesh.io/v1alpha1" };
+
+const RESOURCES: Record<ResourceName, ResourceInfo> = {
   endpointslices: {
     prefix: "/apis/discovery.k8s.io/v1",
     apiVersion: "discovery.k8s.io/v1",
@@ -34,10 +58,29 @@ const RESOURCES: Record<
     group: "discovery.k8s.io",
   },
   pods: { prefix: "/api/v1", apiVersion: "v1", kind: "Pod", group: "" },
+  configmaps: { prefix: "/api/v1", apiVersion: "v1", kind: "ConfigMap", group: "" },
+  secrets: { prefix: "/api/v1", apiVersion: "v1", kind: "Secret", group: "" },
+  // Cluster-scoped: stored and addressed with namespace "" (left out of what is sent).
+  mutatingwebhookconfigurations: {
+    prefix: "/apis/admissionregistration.k8s.io/v1",
+    apiVersion: "admissionregistration.k8s.io/v1",
+    kind: "MutatingWebhookConfiguration",
+    group: "admissionregistration.k8s.io",
+  },
+  leases: {
+    prefix: "/apis/coordination.k8s.io/v1",
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    group: "coordination.k8s.io",
+  },
+  routes: { ...LANEMESH, kind: "Route", group: "lanemesh.io", status: true },
+  lanegroups: { ...LANEMESH, kind: "LaneGroup", group: "lanemesh.io", status: true },
+  lanes: { ...LANEMESH, kind: "Lane", group: "lanemesh.io", status: true },
 };
 
+/** prefix, namespace (absent: all namespaces), resource, name, "status". */
 const PATH =
-  /^(\/api\/v1|\/apis\/discovery\.k8s\.io\/v1)\/namespaces\/([^/]+)\/(pods|endpointslices)$/;
+  /^(\/api\/v1|\/apis\/[a-z0-9.-]+\/[a-z0-9]+)(?:\/namespaces\/([^/]+))?\/([a-z]+)(?:\/([^/]+))?(?:\/(status))?$/;
 
 /** A Kubernetes object as free-form JSON: tests reach into it as they please. */
 export interface KubeObject {
@@ -57,17 +100,23 @@ interface Event {
 
 interface WatchStream {
   resource: ResourceName;
-  namespace: string;
+  /** null: every namespace. */
+  namespace: string | null;
   bookmarks: boolean;
   res: ServerResponse;
   timer: NodeJS.Timeout;
+  /** The Authorization header of the watch request (who is watching). */
+  authorization: string | undefined;
 }
 
 /** One request as the server saw it. */
 export interface SeenRequest {
   method: string;
   resource: ResourceName | null;
+  /** null: a cluster-wide path (every namespace), or not a resource. */
   namespace: string | null;
+  /** The object's name for single-object requests. */
+  name: string | null;
   watch: boolean;
   query: Record<string, string>;
   authorization: string | undefined;
@@ -92,6 +141,9 @@ export class FakeKubeApiServer {
   private server: Server | undefined;
   private portNumber = 0;
   private uid = 0;
+  private lastCreation = 0;
+  /** Watchers (by Authorization header) whose events are held back, and what was held. */
+  private readonly lagging = new Map<string, { w: WatchStream; line: string }[]>();
 
   static async start(): Promise<FakeKubeApiServer> {
     const s = new FakeKubeApiServer();
@@ -139,17 +191,29 @@ current-context: fake
 `;
   }
 
-  /** Create or replace an object (ADDED or MODIFIED); returns the stored copy. */
+  /**
+   * Create or replace an object (ADDED or MODIFIED) as an administrator would, status included;
+   * returns the stored copy. A write that changes nothing is a no-op (no new resourceVersion).
+   */
   apply(resource: ResourceName, object: KubeObject): KubeObject {
     const key = keyOf(resource, object.metadata.namespace, object.metadata.name);
     const old = this.objects.get(key);
     const stored: KubeObject = structuredClone(object);
-    stored.metadata.resourceVersion = String(++this.rv);
-    stored.metadata.uid =
-      old?.metadata.uid ?? `00000000-0000-4000-8000-${String(++this.uid).padStart(12, "0")}`;
-    stored.metadata.creationTimestamp = old?.metadata.creationTimestamp ?? new Date().toISOString();
     delete stored.kind;
     delete stored.apiVersion;
+    stored.metadata.uid =
+      old?.metadata.uid ?? `00000000-0000-4000-8000-${String(++this.uid).padStart(12, "0")}`;
+    stored.metadata.creationTimestamp = old?.metadata.creationTimestamp ?? this.timestamp();
+    if (RESOURCES[resource].status) {
+      const specChanged = old === undefined || !sameJson(bodyOf(old), bodyOf(stored));
+      stored.metadata.generation = (old?.metadata.generation ?? 0) + (specChanged ? 1 : 0) || 1;
+    }
+    if (old) {
+      const { resourceVersion: _, ...was } = old.metadata;
+      const { resourceVersion: __, ...now } = stored.metadata;
+      if (sameJson({ ...old, metadata: was }, { ...stored, metadata: now })) return old;
+    }
+    stored.metadata.resourceVersion = String(++this.rv);
     this.objects.set(key, stored);
     this.record(resource, old ? "MODIFIED" : "ADDED", stored);
     return stored;
@@ -191,7 +255,7 @@ current-context: fake
     this.history = [];
   }
 
-  /** RBAC: list and watch of `resource` in `namespace` answer 403 (until allow). */
+  /** RBAC: every request on `resource` in `namespace` ("" = cluster-wide paths) answers 403 (until allow). */
   forbid(resource: ResourceName, namespace: string): void {
     this.forbidden.add(`${resource}/${namespace}`);
   }
@@ -221,6 +285,19 @@ current-context: fake
         n++;
     }
     return n;
+  }
+
+  /**
+   * The watches of the client sending `authorization` fall behind (as a slow watch cache or a
+   * congested connection): their events are held, in order, until the returned release sends them.
+   */
+  lagWatches(authorization: string): () => void {
+    this.lagging.set(authorization, []);
+    return () => {
+      const held = this.lagging.get(authorization) ?? [];
+      this.lagging.delete(authorization);
+      for (const { w, line } of held) if (!w.res.destroyed) w.res.write(line);
+    };
   }
 
   /** New watch requests wait unanswered (headers included) until the returned release runs. */
@@ -277,9 +354,16 @@ current-context: fake
     };
     this.history.push(event);
     for (const w of this.watches) {
-      if (w.resource === resource && w.namespace === event.namespace)
+      if (w.resource === resource && (w.namespace === null || w.namespace === event.namespace))
         this.sendEvent(w, type, object);
     }
+  }
+
+  /** Creation timestamps one second apart, so creation order is visible in them. */
+  private timestamp(): string {
+    const now = Math.floor(Date.now() / 1000) * 1000;
+    this.lastCreation = Math.max(now, this.lastCreation + 1000);
+    return new Date(this.lastCreation).toISOString().replace(/\.\d{3}Z$/, "Z");
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
@@ -287,51 +371,193 @@ current-context: fake
     const url = new URL(req.url ?? "/", "http://fake");
     const query = Object.fromEntries(url.searchParams);
     const m = PATH.exec(url.pathname);
-    const resource =
-      m && RESOURCES[m[3] as ResourceName].prefix === m[1] ? (m[3] as ResourceName) : null;
+    const info = m
+      ? (RESOURCES as Record<string, ResourceInfo | undefined>)[m[3] ?? ""]
+      : undefined;
+    const resource = m && info?.prefix === m[1] ? (m[3] as ResourceName) : null;
     const namespace = resource ? (m?.[2] ?? null) : null;
+    const name = resource ? (m?.[4] ?? null) : null;
+    const sub = resource ? (m?.[5] ?? null) : null;
     const watch = query.watch === "true" || query.watch === "1";
     this.requests.push({
       method: req.method ?? "",
       resource,
       namespace,
+      name,
       watch,
       query,
       authorization: req.headers.authorization,
     });
-    if (resource === null || namespace === null) {
+    if (resource === null || (name === null && sub !== null)) {
       status(res, 404, "NotFound", `the server could not find the requested resource`);
       return;
     }
-    if (req.method !== "GET") {
-      status(res, 405, "MethodNotAllowed", `${req.method} is not supported by this fake server`);
+    if (sub !== null && !RESOURCES[resource].status) {
+      status(res, 404, "NotFound", `the server could not find the requested resource`);
       return;
     }
-    const serve = () => {
+    const method = req.method ?? "GET";
+    const collection = name === null;
+    const allowed = collection ? ["GET", "POST"] : ["GET", "PUT", "PATCH"];
+    if (!allowed.includes(method) || (method === "POST" && namespace === null)) {
+      status(res, 405, "MethodNotAllowed", `${method} is not supported by this fake server`);
+      return;
+    }
+    const verb = watch
+      ? "watch"
+      : method === "GET"
+        ? collection
+          ? "list"
+          : "get"
+        : method === "POST"
+          ? "create"
+          : method === "PUT"
+            ? "update"
+            : "patch";
+    const serve = (body: string) => {
       if (res.destroyed) return;
-      if (this.forbidden.has(`${resource}/${namespace}`)) {
+      if (this.forbidden.has(`${resource}/${namespace ?? ""}`)) {
         const { group } = RESOURCES[resource];
         const qualified = group === "" ? resource : `${resource}.${group}`;
+        const where =
+          namespace === null ? "at the cluster scope" : `in the namespace "${namespace}"`;
         status(
           res,
           403,
           "Forbidden",
-          `${qualified} is forbidden: User "system:serviceaccount:${namespace}:lanemesh" cannot ${watch ? "watch" : "list"} resource "${resource}" in API group "${group}" in the namespace "${namespace}"`,
+          `${qualified} is forbidden: User "system:serviceaccount:${namespace ?? "lanemesh-system"}:lanemesh" cannot ${verb} resource "${resource}" in API group "${group}" ${where}`,
           { group, kind: resource },
         );
         return;
       }
-      if (watch) this.startWatch(resource, namespace, query, res);
-      else this.list(resource, namespace, res);
+      if (watch) this.startWatch(resource, namespace, query, res, req.headers.authorization);
+      else if (method === "GET" && collection) this.list(resource, namespace, res);
+      else if (method === "GET") this.getOne(resource, namespace ?? "", name ?? "", sub, res);
+      else {
+        const type =
+          String(req.headers["content-type"] ?? "")
+            .split(";")[0]
+            ?.trim() ?? "";
+        this.write(method, resource, namespace ?? "", name, sub, body, type, res);
+      }
     };
-    if (watch && this.held !== null) this.held.push(serve);
-    else serve();
+    if (method === "GET") {
+      if (watch && this.held !== null) this.held.push(() => serve(""));
+      else serve("");
+      return;
+    }
+    let body = "";
+    req.setEncoding("utf8");
+    req.on("data", (d: string) => {
+      body += d;
+      if (body.length > 3 * 1024 * 1024) req.destroy();
+    });
+    req.on("end", () => serve(body));
   }
 
-  private list(resource: ResourceName, namespace: string, res: ServerResponse): void {
+  private getOne(
+    resource: ResourceName,
+    namespace: string,
+    name: string,
+    _sub: string | null,
+    res: ServerResponse,
+  ): void {
+    const o = this.objects.get(keyOf(resource, namespace, name));
+    if (!o) {
+      notFound(res, resource, name);
+      return;
+    }
+    sendObject(res, 200, resource, o);
+  }
+
+  /** POST, PUT and PATCH, on the object or its /status. */
+  private write(
+    method: string,
+    resource: ResourceName,
+    namespace: string,
+    name: string | null,
+    sub: string | null,
+    text: string,
+    contentType: string,
+    res: ServerResponse,
+  ): void {
+    let body: KubeObject;
+    try {
+      body = JSON.parse(text) as KubeObject;
+    } catch (err) {
+      status(res, 400, "BadRequest", `invalid JSON: ${(err as Error).message}`);
+      return;
+    }
+    const info = RESOURCES[resource];
+    const qualified = info.group === "" ? resource : `${resource}.${info.group}`;
+    if (method === "POST") {
+      const n = body?.metadata?.name;
+      if (typeof n !== "string" || n === "") {
+        status(res, 422, "Invalid", `${info.kind} is invalid: metadata.name: Required value`);
+        return;
+      }
+      if (this.objects.has(keyOf(resource, namespace, n))) {
+        status(res, 409, "AlreadyExists", `${qualified} "${n}" already exists`, {
+          name: n,
+          group: info.group,
+          kind: resource,
+        });
+        return;
+      }
+      const fresh = structuredClone(body);
+      fresh.metadata = { ...fresh.metadata, namespace };
+      delete fresh.metadata.resourceVersion;
+      if (info.status) delete fresh.status;
+      sendObject(res, 201, resource, this.apply(resource, fresh));
+      return;
+    }
+    const key = keyOf(resource, namespace, name ?? "");
+    const current = this.objects.get(key);
+    if (!current) {
+      notFound(res, resource, name ?? "");
+      return;
+    }
+    let next: KubeObject;
+    if (method === "PUT") {
+      const given = body?.metadata?.resourceVersion;
+      if (given !== undefined && given !== current.metadata.resourceVersion) {
+        status(
+          res,
+          409,
+          "Conflict",
+          `Operation cannot be fulfilled on ${qualified} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+          { name: name ?? "", group: info.group, kind: resource },
+        );
+        return;
+      }
+      next = structuredClone(body);
+    } else {
+      const patched = applyPatch(current, body, contentType);
+      if (typeof patched === "string") {
+        status(res, 415, "UnsupportedMediaType", patched);
+        return;
+      }
+      next = patched;
+    }
+    // Identity and server-owned fields are the stored ones, whatever the request said.
+    next.metadata = {
+      ...next.metadata,
+      name: current.metadata.name,
+      namespace: current.metadata.namespace,
+    };
+    if (info.status) {
+      if (sub === "status") next = { ...structuredClone(current), status: next.status };
+      else next.status = structuredClone(current.status);
+      if (next.status === undefined) delete next.status;
+    }
+    sendObject(res, 200, resource, this.apply(resource, next));
+  }
+
+  private list(resource: ResourceName, namespace: string | null, res: ServerResponse): void {
     const { apiVersion, kind } = RESOURCES[resource];
+    const prefix = namespace === null ? `${resource}/` : `${resource}/${namespace}/`;
     const items = [...this.objects.entries()]
-      .filter(([k]) => k.startsWith(`${resource}/${namespace}/`))
+      .filter(([k]) => k.startsWith(prefix))
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
       .map(([, o]) => o);
     const body = JSON.stringify({
@@ -349,9 +575,10 @@ current-context: fake
 
   private startWatch(
     resource: ResourceName,
-    namespace: string,
+    namespace: string | null,
     query: Record<string, string>,
     res: ServerResponse,
+    authorization?: string,
   ): void {
     const from = query.resourceVersion ?? "";
     const fromRv = from === "" || from === "0" ? null : Number(from);
@@ -393,6 +620,7 @@ current-context: fake
       namespace,
       bookmarks: query.allowWatchBookmarks === "true",
       res,
+      authorization,
       timer: setTimeout(() => {
         if (w.bookmarks) this.sendBookmark(w);
         this.endWatch(w);
@@ -403,13 +631,15 @@ current-context: fake
       clearTimeout(w.timer);
       this.watches.delete(w);
     });
+    const inScope = (ns: string) => namespace === null || ns === namespace;
     if (fromRv === null) {
       for (const [k, o] of this.objects) {
-        if (k.startsWith(`${resource}/${namespace}/`)) this.sendEvent(w, "ADDED", o);
+        if (k.startsWith(`${resource}/`) && inScope(o.metadata.namespace))
+          this.sendEvent(w, "ADDED", o);
       }
     } else {
       for (const e of this.history) {
-        if (e.rv > fromRv && e.resource === resource && e.namespace === namespace)
+        if (e.rv > fromRv && e.resource === resource && inScope(e.namespace))
           this.sendEvent(w, e.type, e.object);
       }
     }
@@ -417,7 +647,10 @@ current-context: fake
 
   private sendEvent(w: WatchStream, type: string, object: KubeObject): void {
     const { apiVersion, kind } = RESOURCES[w.resource];
-    w.res.write(`${JSON.stringify({ type, object: { kind, apiVersion, ...object } })}\n`);
+    const line = `${JSON.stringify({ type, object: { kind, apiVersion, ...object } })}\n`;
+    const held = this.lagging.get(w.authorization ?? "");
+    if (held) held.push({ w, line });
+    else w.res.write(line);
   }
 
   private sendBookmark(w: WatchStream): void {
@@ -436,6 +669,79 @@ current-context: fake
 
 function keyOf(resource: ResourceName, namespace: string, name: string): string {
   return `${resource}/${namespace}/${name}`;
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** What metadata.generation follows: everything but metadata and status. */
+function bodyOf(o: KubeObject): unknown {
+  const { metadata: _m, status: _s, kind: _k, apiVersion: _a, ...rest } = o;
+  return rest;
+}
+
+function sendObject(res: ServerResponse, code: number, resource: ResourceName, o: KubeObject) {
+  const { apiVersion, kind } = RESOURCES[resource];
+  const { namespace, ...metadata } = o.metadata;
+  const body = JSON.stringify({
+    kind,
+    apiVersion,
+    ...o,
+    metadata: namespace === "" ? metadata : o.metadata,
+  });
+  res.writeHead(code, {
+    "content-type": "application/json",
+    "content-length": Buffer.byteLength(body),
+  });
+  res.end(body);
+}
+
+function notFound(res: ServerResponse, resource: ResourceName, name: string): void {
+  const { group } = RESOURCES[resource];
+  const qualified = group === "" ? resource : `${resource}.${group}`;
+  status(res, 404, "NotFound", `${qualified} "${name}" not found`, {
+    name,
+    group,
+    kind: resource,
+  });
+}
+
+/** A PATCH body applied to a copy of `current`, or why the content type is refused. */
+function applyPatch(current: KubeObject, patch: unknown, contentType: string): KubeObject | string {
+  if (contentType === "application/merge-patch+json")
+    return mergePatch(structuredClone(current), patch) as KubeObject;
+  if (contentType === "application/json-patch+json" && Array.isArray(patch)) {
+    const doc = structuredClone(current) as Record<string, unknown>;
+    for (const op of patch as { op: string; path: string; value?: unknown }[]) {
+      const keys = op.path
+        .split("/")
+        .slice(1)
+        .map((k) => k.replace(/~1/g, "/").replace(/~0/g, "~"));
+      const last = keys.pop() ?? "";
+      let at = doc as Record<string, unknown>;
+      for (const k of keys) at = at[k] as Record<string, unknown>;
+      if (op.op === "remove") delete at[last];
+      else if (op.op === "add" || op.op === "replace") at[last] = op.value;
+      else return `json-patch op ${op.op} is not supported by this fake server`;
+    }
+    return doc as KubeObject;
+  }
+  return `the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json (got ${JSON.stringify(contentType)})`;
+}
+
+/** RFC 7386 JSON merge patch. */
+export function mergePatch(target: unknown, patch: unknown): unknown {
+  if (typeof patch !== "object" || patch === null || Array.isArray(patch)) return patch;
+  const out: Record<string, unknown> =
+    typeof target === "object" && target !== null && !Array.isArray(target)
+      ? { ...(target as Record<string, unknown>) }
+      : {};
+  for (const [k, v] of Object.entries(patch)) {
+    if (v === null) delete out[k];
+    else out[k] = mergePatch(out[k], v);
+  }
+  return out;
 }
 
 /** Answer with a `Status` object, as the API server does for errors. */

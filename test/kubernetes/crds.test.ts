@@ -1,10 +1,10 @@
 // The CRDs' schemas come from the validator's own field definitions: the same documents fed to the generated CRD schema (ajv, with the API server's extensions) and to the lanemesh validator are accepted and refused alike, at the same fields; what only lanemesh can check is listed.
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { rawDocumentsOf } from "../../src/config/custom-resource.js";
 import { formatError } from "../../src/config/document.js";
 import { validateResources } from "../../src/config/load.js";
 import { customResourceDefinitions, resourceSchema } from "../../src/kubernetes/crds.js";
-import { rawDocumentsOf } from "../../src/kubernetes/resources.js";
 import { crdValidator } from "../helpers/crd-schema.js";
 
 type Kind = "Route" | "LaneGroup" | "Lane";

@@ -4,6 +4,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseAllDocuments } from "yaml";
+import { rawDocumentsOf } from "../../src/config/custom-resource.js";
 import { formatError } from "../../src/config/document.js";
 import { validateResources } from "../../src/config/load.js";
 import { resourceSchema } from "../../src/kubernetes/crds.js";
@@ -11,7 +12,6 @@ import { INJECT_DEFAULTS } from "../../src/kubernetes/inject.js";
 import { injectYaml } from "../../src/kubernetes/inject-files.js";
 import { renderCrds, renderInstall } from "../../src/kubernetes/install.js";
 import { DEFAULT_IMAGE } from "../../src/kubernetes/names.js";
-import { rawDocumentsOf } from "../../src/kubernetes/resources.js";
 import { crdValidator } from "../helpers/crd-schema.js";
 import { kubeProblems } from "../helpers/kube-models.js";
 import { REPO, runCli } from "../helpers/procs.js";
@@ -201,6 +201,7 @@ describe("lanemesh install and deploy/", () => {
         resources: ["routes", "lanegroups", "lanes"],
         verbs: ["get", "list", "watch"],
       },
+      { apiGroups: ["lanemesh.io"], resources: ["lanes"], verbs: ["patch"] },
       {
         apiGroups: ["lanemesh.io"],
         resources: ["routes/status", "lanegroups/status", "lanes/status"],
@@ -214,6 +215,25 @@ describe("lanemesh install and deploy/", () => {
       { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
       { apiGroups: ["authentication.k8s.io"], resources: ["tokenreviews"], verbs: ["create"] },
     ]);
+    // --proxy-auth kubernetes: TokenReviews through system:auth-delegator.
+    const [delegator] = byKind(objs, "ClusterRoleBinding", "lanemesh-control-plane-auth-delegator");
+    assert.deepEqual(delegator?.roleRef, {
+      apiGroup: "rbac.authorization.k8s.io",
+      kind: "ClusterRole",
+      name: "system:auth-delegator",
+    });
+    assert.deepEqual(delegator?.subjects, [
+      { kind: "ServiceAccount", name: "lanemesh-control-plane", namespace: "lanemesh-system" },
+    ]);
+    // The shared config versions: one Lease by name in its own namespace (create is unnamed).
+    const [versions] = byKind(objs, "Role", "lanemesh-control-plane-versions");
+    assert.equal(versions?.metadata.namespace, "lanemesh-system");
+    assert.deepEqual(versions?.rules[1], {
+      apiGroups: ["coordination.k8s.io"],
+      resources: ["leases"],
+      resourceNames: ["lanemesh-config-version"],
+      verbs: ["get", "update"],
+    });
     const [hookRole] = byKind(objs, "ClusterRole", "lanemesh-control-plane-webhook");
     assert.deepEqual(hookRole?.rules[0].resourceNames, ["lanemesh-sidecar-injector"]);
     for (const r of [...byKind(objs, "ClusterRole"), ...byKind(objs, "Role")])
@@ -230,6 +250,8 @@ describe("lanemesh install and deploy/", () => {
       "kubernetes",
       "--webhook-port",
       "15017",
+      "--proxy-auth",
+      "kubernetes",
     ]);
     assert.equal(dep?.spec.replicas, 2);
     assert.ok(pod.affinity.podAntiAffinity);

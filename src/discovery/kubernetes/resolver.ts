@@ -79,7 +79,12 @@ export class KubernetesResolver implements Resolver {
 
   constructor(
     private readonly target: KubernetesTarget,
-    private readonly opts: { kubeConfig?: KubeConfig; log?: Logger } = {},
+    private readonly opts: {
+      kubeConfig?: KubeConfig;
+      log?: Logger;
+      /** A target naming no namespace follows every namespace (the control plane's way). */
+      allNamespaces?: boolean;
+    } = {},
   ) {
     const params: string[] = [];
     if (target.namespaces !== null) params.push(`namespace=${target.namespaces.join(",")}`);
@@ -139,23 +144,31 @@ export class KubernetesResolver implements Resolver {
     this.server = cluster.server;
     const slicesApi = kc.makeApiClient(k8s.DiscoveryV1Api);
     const coreApi = kc.makeApiClient(k8s.CoreV1Api);
-    const namespaces = this.target.namespaces ?? [ownNamespace()];
+    // "" = every namespace: one cluster-wide informer per resource.
+    const namespaces =
+      this.target.namespaces ?? (this.opts.allNamespaces ? [""] : [ownNamespace()]);
     this.log.info(
       { server: this.server, namespaces, port: this.target.port },
       "following EndpointSlices and Pods",
     );
     for (const namespace of namespaces) {
+      const scope = namespace === "" ? "" : `/namespaces/${namespace}`;
       this.feeds.push(
         this.makeFeed(
           k8s,
           kc,
           "endpointslices",
           namespace,
-          `/apis/discovery.k8s.io/v1/namespaces/${namespace}/endpointslices`,
-          () => slicesApi.listNamespacedEndpointSlice({ namespace }, this.listOptions(k8s)),
+          `/apis/discovery.k8s.io/v1${scope}/endpointslices`,
+          () =>
+            namespace === ""
+              ? slicesApi.listEndpointSliceForAllNamespaces({}, this.listOptions(k8s))
+              : slicesApi.listNamespacedEndpointSlice({ namespace }, this.listOptions(k8s)),
         ),
-        this.makeFeed(k8s, kc, "pods", namespace, `/api/v1/namespaces/${namespace}/pods`, () =>
-          coreApi.listNamespacedPod({ namespace }, this.listOptions(k8s)),
+        this.makeFeed(k8s, kc, "pods", namespace, `/api/v1${scope}/pods`, () =>
+          namespace === ""
+            ? coreApi.listPodForAllNamespaces({}, this.listOptions(k8s))
+            : coreApi.listNamespacedPod({ namespace }, this.listOptions(k8s)),
         ),
       );
     }
@@ -287,7 +300,7 @@ export class KubernetesResolver implements Resolver {
   private failed(feed: Watched, err: unknown): void {
     if (this.closed) return;
     const status = statusOf(err);
-    const what = `${feed.resource === "pods" ? "pods" : "endpointslices.discovery.k8s.io"} in namespace ${JSON.stringify(feed.namespace)}`;
+    const what = `${feed.resource === "pods" ? "pods" : "endpointslices.discovery.k8s.io"} ${feed.namespace === "" ? "in every namespace" : `in namespace ${JSON.stringify(feed.namespace)}`}`;
     if (status === 401 || status === 403) {
       if (feed.failure !== "forbidden") {
         feed.failure = "forbidden";
@@ -334,11 +347,11 @@ export class KubernetesResolver implements Resolver {
     const pods = new Map<string, Watched>();
     for (const feed of this.feeds) {
       if (feed.resource === "endpointslices")
-        slices.push(...(feed.informer.list(feed.namespace) as SliceLike[]));
+        slices.push(...(feed.informer.list(feed.namespace || undefined) as SliceLike[]));
       else pods.set(feed.namespace, feed);
     }
     const lookup: PodLookup = (namespace, name) =>
-      pods.get(namespace)?.informer.get(name, namespace) as PodLike | undefined;
+      (pods.get(namespace) ?? pods.get(""))?.informer.get(name, namespace) as PodLike | undefined;
     const { endpoints, problems } = endpointsFromSlices(slices, lookup, this.target.port);
     for (const p of problems) {
       if (this.warned.has(p)) continue;

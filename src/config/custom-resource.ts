@@ -1,6 +1,6 @@
 // Custom resources as the lanemesh validator reads them (a Route/LaneGroup/Lane object from the API server → a lanemesh document); pure, it must never talk to a cluster.
-import type { RawDocument } from "../config/document.js";
-import { API_VERSION } from "../config/types.js";
+import type { RawDocument } from "./document.js";
+import { API_VERSION } from "./types.js";
 
 /** A custom resource as the API server returns it (free-form JSON). */
 export interface CustomObject {
