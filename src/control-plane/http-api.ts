@@ -1,4 +1,4 @@
-// The control plane's HTTP API (apply, get, delete, proxies, live config, status, tokens, adopt, version, health, metrics); it maps outcomes to responses and decides nothing.
+// The control plane's HTTP API (apply, get, delete, proxies, live config, status, tokens, adopt, version, health, metrics, the web console's files); it maps outcomes to responses and decides nothing.
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { RawDocument } from "../config/document.js";
@@ -6,6 +6,7 @@ import { parseDocuments } from "../config/load.js";
 import type { Endpoint, RuleSet } from "../config/types.js";
 import type { Logger } from "../telemetry/logger.js";
 import { type ApplyOutcome, type DeleteOutcome, isPlural, type Plural } from "./apply.js";
+import { isConsolePath, serveConsole } from "./console.js";
 import {
   type GuardCode,
   type GuardOptions,
@@ -122,6 +123,10 @@ async function route(
       const body = await cp.metrics.registry.metrics();
       res.writeHead(200, { "content-type": cp.metrics.registry.contentType });
       res.end(body);
+    });
+  if (isConsolePath(path))
+    return only(method, ["GET", "HEAD"], () => {
+      if (!serveConsole(path, method, res)) throw notFound(path);
     });
   if (parts[0] !== "v1") throw notFound(path);
 
