@@ -17,6 +17,7 @@ test("GET /ui, /ui/console.js and /ui/console.css: the shipped files with CSP de
     "/ui/": /^text\/html/,
     "/ui/console.js": /^text\/javascript/,
     "/ui/console.css": /^text\/css/,
+    "/ui/icon.svg": /^image\/svg\+xml/,
   };
   const bodies: Record<string, string> = {};
   for (const [path, type] of Object.entries(types)) {

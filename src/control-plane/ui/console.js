@@ -151,6 +151,7 @@ async function changeLane(name, what, edit) {
     showMessage("error", `The control plane did not answer: ${err.message}`);
   } finally {
     state.busy = false;
+    for (const b of document.querySelectorAll("button[data-action]")) b.disabled = false;
     refreshNow();
   }
 }
