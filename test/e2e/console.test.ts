@@ -149,7 +149,7 @@ describe("the web console in Chromium against a running demo", { timeout: 420_00
       ),
       grayToB: await flowing(
         page,
-        '[data-edge="sc-a->sc-b"] text.flow[data-from-tag="gray"][data-tag="base"]',
+        '[data-edge="sc-a->sc-b"] text.flow.lane-on-base[data-from-tag="gray"][data-tag="base"]',
       ),
       fellBack: await flowing(page, '[data-edge="sc-a->sc-b"] text.fallback[data-from-tag="gray"]'),
       bToCGray: await flowing(page, '[data-edge="sc-b->sc-c"] text.flow.lane[data-tag="gray"]'),

@@ -228,7 +228,7 @@ function lanesTable(g) {
 }
 
 /** The group's apps (and their callers) left to right, with per-tag requests/s on each edge. */
-function topology(g) {
+function topology(g, windowSeconds) {
   const callers = [...new Set(g.edges.map((e) => e.from))]
     .filter((f) => !g.apps.includes(f))
     .sort();
@@ -236,7 +236,7 @@ function topology(g) {
   const W = 150;
   const GAP = 160;
   const NODE_H = 64;
-  const TOP = 70;
+  const TOP = 30;
   const x = (i) => 10 + i * (W + GAP);
   const laneTags = new Set(g.lanes.map((l) => l.tag));
   const instances = new Map();
@@ -260,23 +260,34 @@ function topology(g) {
     const to = names.indexOf(rows[0].to);
     if (from < 0 || to < 0) continue;
     const y = TOP + NODE_H / 2;
-    const carries = (lane) => rows.some((r) => r.requests > 0 && (r.tag !== "base") === lane);
+    // Three lines: base traffic, the lane's traffic served by its tag, and a lane caller's
+    // traffic served by base (the lane has no instance there: it continues on base).
+    const kinds = {
+      base: rows.some((r) => r.requests > 0 && r.tag === "base" && r.fromTag === null),
+      lane: rows.some((r) => r.requests > 0 && r.tag !== "base"),
+      "lane-on-base": rows.some((r) => r.requests > 0 && r.tag === "base" && r.fromTag !== null),
+    };
     const edge = s("g", { class: "edge", "data-edge": key });
     const x1 = from < to ? x(from) + W : x(from);
     const x2 = from < to ? x(to) : x(to) + W;
     const bend = Math.abs(to - from) > 1 || to < from;
-    for (const [lane, dy] of [
-      [false, -5],
-      [true, 5],
+    for (const [kind, dy] of [
+      ["base", -7],
+      ["lane-on-base", 0],
+      ["lane", 7],
     ]) {
-      if (!carries(lane)) continue;
-      const cls = lane ? "line lane" : "line base";
+      if (!kinds[kind]) continue;
       const yy = y + dy;
       const d = bend
         ? `M ${x1} ${yy} Q ${(x1 + x2) / 2} ${yy - 60 - 10 * Math.abs(to - from)} ${x2} ${yy}`
         : `M ${x1} ${yy} L ${x2 - 6} ${yy}`;
       edge.append(
-        s("path", { d, class: cls, "marker-end": `url(#arrow-${lane ? "lane" : "base"})` }),
+        s("path", {
+          d,
+          class: `line ${kind}`,
+          "data-line": kind,
+          "marker-end": `url(#arrow-${kind === "base" ? "base" : "lane"})`,
+        }),
       );
     }
     const sorted = [...rows].sort(
@@ -289,10 +300,11 @@ function topology(g) {
       const attrs = { x: lx, "data-from-tag": fromTag, "data-tag": r.tag };
       if (r.requests > 0) {
         const err = r.errors > 0 ? `, ${pct(r.errors / r.requests)} err` : "";
+        const cls = r.tag !== "base" ? "lane" : r.fromTag === null ? "base" : "lane-on-base";
         edge.append(
           s(
             "text",
-            { ...attrs, y: ly, class: `flow ${r.tag === "base" ? "base" : "lane"}` },
+            { ...attrs, y: ly, class: `flow ${cls}` },
             `${fromTag} → ${r.tag}: ${rate(r.rps)}/s${err}`,
           ),
         );
@@ -303,7 +315,7 @@ function topology(g) {
           s(
             "text",
             { ...attrs, y: ly, class: "flow fallback", "data-fallback": "true" },
-            `${fromTag}: ${r.tag} fell back to base ×${r.fallbacks}`,
+            `${r.fallbacks} wanted ${r.tag}, fell back to base (${windowSeconds} s)`,
           ),
         );
         ly += 16;
@@ -325,12 +337,16 @@ function topology(g) {
         "data-app": name,
       },
       s("rect", { x: x(i), y: TOP, width: W, height: NODE_H, rx: 8 }),
-      s("text", { x: x(i) + 10, y: TOP + 24, class: "name" }, name),
+      s(
+        "text",
+        { x: x(i) + 10, y: TOP + 24, class: "name" },
+        name.replace(/^gateway:.*/, "gateway"),
+      ),
       s(
         "text",
         { x: x(i) + 10, y: TOP + 46, class: "instances" },
         callers.includes(name)
-          ? "entry"
+          ? `${name.replace(/^gateway:/, "")} · entry`
           : tags.length === 0
             ? "no instances"
             : tags.map((t) => `${t} ×${inst[t]}`).join("  "),
@@ -357,25 +373,26 @@ function topology(g) {
       ),
     );
   svg.prepend(defs);
-  svg.append(s("text", { x: 10, y: 22, class: "legend base" }, "— base"));
-  svg.append(
-    s(
-      "text",
-      { x: 80, y: 22, class: "legend lane" },
-      `— lane (${[...laneTags].join(", ") || "none"})`,
-    ),
-  );
-  svg.append(
-    s(
-      "text",
-      { x: 250, y: 22, class: "legend fallback" },
-      "fell back: wanted the lane, served by base",
-    ),
-  );
   svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
   svg.setAttribute("width", String(width));
   svg.setAttribute("height", String(height));
   return svg;
+}
+
+/** What the topology's lines and labels mean, in the lanes' own tags. */
+function legend(g) {
+  const tags = [...new Set(g.lanes.map((l) => l.tag))].join(", ") || "lane";
+  const items = [
+    ["base", "base traffic"],
+    ["lane", `${tags} traffic served by ${tags}`],
+    ["lane-on-base", `${tags} callers served by base (no ${tags} instance there)`],
+    ["fallback", "fell back: wanted the lane, served by base"],
+  ];
+  return h(
+    "p",
+    { class: "legend" },
+    ...items.map(([kind, text]) => h("span", { class: kind }, `— ${text}`)),
+  );
 }
 
 function sidesTable(lane) {
@@ -423,7 +440,7 @@ function sidesTable(lane) {
   );
 }
 
-function groupSection(g) {
+function groupSection(g, windowSeconds) {
   let section = document.querySelector(`section[data-group="${CSS.escape(g.name)}"]`);
   if (section === null) {
     section = h(
@@ -456,7 +473,7 @@ function groupSection(g) {
     state.drawnRules.set(g.name, rules);
     section.querySelector(".lanes-box").replaceChildren(lanesTable(g));
   }
-  section.querySelector(".topology-box").replaceChildren(topology(g));
+  section.querySelector(".topology-box").replaceChildren(topology(g, windowSeconds), legend(g));
   section.querySelector(".sides-box").replaceChildren(...g.lanes.map(sidesTable));
   return section;
 }
@@ -466,7 +483,7 @@ function render(view) {
   $("summary").textContent =
     `${view.groups.length} lane group${view.groups.length === 1 ? "" : "s"} · ${view.reporting} ` +
     `proxies reporting · rates over the last ${view.windowSeconds} s · updated ${at}`;
-  const keep = new Set(view.groups.map((g) => groupSection(g)));
+  const keep = new Set(view.groups.map((g) => groupSection(g, view.windowSeconds)));
   for (const sec of document.querySelectorAll("section[data-group]"))
     if (!keep.has(sec)) sec.remove();
   if (view.groups.length === 0 && $("groups").childElementCount === 0)
