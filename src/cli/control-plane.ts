@@ -138,7 +138,8 @@ export function register(program: Command): void {
         return;
       }
       process.stdout.write(
-        `control plane: gRPC ${running.grpcTarget}, HTTP ${running.url}, data ${dataDir}, proxy auth ${flags.proxyAuth}\n`,
+        `control plane: gRPC ${running.grpcTarget}, HTTP ${running.url}, data ${dataDir}, proxy auth ${flags.proxyAuth}\n` +
+          `web console: ${running.url}/ui\n`,
       );
       let stopping = false;
       const stop = (signal: string): void => {
