@@ -107,9 +107,7 @@ function both(lane: Side, base: Side, f: (s: Side) => string): string {
 /** The status as tables, one per lane (pure). */
 export function formatStatus(v: StatusView): string {
   if (v.groups.length === 0) return "No lane groups.\n";
-  const out: string[] = [
-    `window ${v.windowSeconds}s, ${v.reporting} prox${v.reporting === 1 ? "y" : "ies"} reporting`,
-  ];
+  const out: string[] = [`window ${v.windowSeconds}s, proxies reporting: ${v.reporting}`];
   for (const g of v.groups) {
     out.push("", `GROUP ${g.name} (${g.mode}): apps ${g.apps.join(", ")}`);
     if (g.lanes.length === 0) out.push("  no lanes");

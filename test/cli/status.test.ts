@@ -83,7 +83,7 @@ const VIEW: StatusView = {
 
 test("the table puts the lane's tag and base side by side, with the state and the guard's reason", () => {
   const out = formatStatus(VIEW);
-  assert.match(out, /^window 30s, 7 proxies reporting$/m);
+  assert.match(out, /^window 30s, proxies reporting: 7$/m);
   assert.match(out, /^LANE gray \(tag gray\): CLOSED, content: header canary == gray$/m);
   assert.match(out, /guard: maxErrorRate 5\.0%, minRequests 20, window 30s/);
   assert.match(

@@ -158,6 +158,13 @@ function shapeProblem(argv: string[], out: string): string | null {
       return expect(/ deleted$/m.test(out), "… deleted");
     case "explain":
       return expect(/^route\s/m.test(out), "route …");
+    case "status":
+      return expect(
+        /^window \d+s, proxies reporting: \d+$/m.test(out) &&
+          /^LANE \S+ \(tag \S+\): /m.test(out) &&
+          /^\s+APP\s+INSTANCES\s+REQ\/S /m.test(out),
+        "window …, LANE … and the APP INSTANCES REQ/S … table",
+      );
     case "validate":
       return expect(/^\d+ resources valid$/m.test(out), "N resources valid");
     case "version":
