@@ -1,4 +1,4 @@
-// The web console's static files (`/ui`: one page, one ES module, one stylesheet, an icon, shipped in the package) with their strict headers; it reads no resource and changes nothing: the page does everything through the API.
+// The web console's static files (`/ui`: one page, three small ES modules, one stylesheet, an icon, shipped in the package) with their strict headers; it reads no resource and changes nothing: the page does everything through the API.
 import { readFileSync } from "node:fs";
 import type { ServerResponse } from "node:http";
 
@@ -22,6 +22,8 @@ export const CONSOLE_HEADERS: Readonly<Record<string, string>> = {
 const FILES: Readonly<Record<string, { file: string; type: string }>> = {
   "/ui": { file: "index.html", type: "text/html; charset=utf-8" },
   "/ui/console.js": { file: "console.js", type: "text/javascript; charset=utf-8" },
+  "/ui/dom.js": { file: "dom.js", type: "text/javascript; charset=utf-8" },
+  "/ui/topology.js": { file: "topology.js", type: "text/javascript; charset=utf-8" },
   "/ui/console.css": { file: "console.css", type: "text/css; charset=utf-8" },
   "/ui/icon.svg": { file: "icon.svg", type: "image/svg+xml" },
 };

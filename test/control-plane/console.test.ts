@@ -16,6 +16,8 @@ test("GET /ui, /ui/console.js and /ui/console.css: the shipped files with CSP de
     "/ui": /^text\/html/,
     "/ui/": /^text\/html/,
     "/ui/console.js": /^text\/javascript/,
+    "/ui/dom.js": /^text\/javascript/,
+    "/ui/topology.js": /^text\/javascript/,
     "/ui/console.css": /^text\/css/,
     "/ui/icon.svg": /^image\/svg\+xml/,
   };
@@ -48,7 +50,8 @@ test("GET /ui, /ui/console.js and /ui/console.css: the shipped files with CSP de
     );
   }
   assert.match(bodies["/ui/console.js"] ?? "", /sessionStorage/);
-  assert.doesNotMatch(bodies["/ui/console.js"] ?? "", /localStorage|document\.cookie|innerHTML/);
+  for (const js of ["/ui/console.js", "/ui/dom.js", "/ui/topology.js"])
+    assert.doesNotMatch(bodies[js] ?? "", /localStorage|document\.cookie|innerHTML|eval\(/, js);
 
   const head = await fetch(`${cp.url}/ui/console.js`, { method: "HEAD" });
   assert.equal(head.status, 200);
