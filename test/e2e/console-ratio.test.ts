@@ -145,6 +145,13 @@ describe("the web console off loopback, ratio mode", { timeout: 180_000 }, () =>
       .locator('section[data-group="mall"] tr[data-lane="gray"][data-enabled="true"]')
       .waitFor({ timeout: 30_000 });
     assert.doesNotMatch((await row.textContent()) ?? "", /maxErrorRate 5\.0%/);
+    // Forget: the token leaves the tab, and what it let the page read goes with it.
+    await page.click("#token-forget");
+    await page
+      .locator("#summary", { hasText: "need the admin token" })
+      .waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator("section[data-group]").count(), 0);
+    assert.equal(await page.evaluate("sessionStorage.length"), 0);
 
     // A page of another origin (another port of this host) that somehow holds the token: its
     // fetch is refused at the preflight, its simple POST with 403; nothing changes.

@@ -117,6 +117,9 @@ async function changeLane(name, what, edit) {
       state.weights.delete(name);
       showMessage("ok", `${what}: applied (version ${r.body.version}).`);
     } else if (r.status === 401) {
+      // Nothing read without the token stays on the page (say, after Forget).
+      $("groups").replaceChildren();
+      state.drawnRules.clear();
       showMessage(
         "error",
         `Refused, nothing changed: ${describe(r)}\nType the admin token above to change lanes.`,
@@ -307,6 +310,9 @@ async function refresh() {
       document.body.dataset.loaded = "true";
       render(r.body);
     } else if (r.status === 401) {
+      // Nothing read without the token stays on the page (say, after Forget).
+      $("groups").replaceChildren();
+      state.drawnRules.clear();
       $("summary").textContent =
         `Reads on this address need the admin token: type it above. (${describe(r)})`;
       $("token").focus();
