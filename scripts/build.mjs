@@ -1,6 +1,6 @@
 // Compiles the TypeScript into dist/ by building beside it and swapping folders, so a process or test that is running from dist/ never finds it empty; it never deletes the old build before the new one exists.
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, renameSync, rmSync } from "node:fs";
+import { chmodSync, cpSync, existsSync, renameSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -25,6 +25,9 @@ if (r.status !== 0) {
   process.exit(r.status ?? 1);
 }
 chmodSync(join(next, "src/cli/main.js"), 0o755);
+// The web console's static files (HTML, one ES module, CSS) are shipped as they are, beside the
+// compiled control plane that serves them (src/control-plane/console.ts).
+cpSync(join(root, "src/control-plane/ui"), join(next, "src/control-plane/ui"), { recursive: true });
 rmSync(old, { recursive: true, force: true });
 if (existsSync(dist)) renameSync(dist, old);
 renameSync(next, dist);

@@ -205,7 +205,8 @@ export function register(program: Command): void {
         running.controlPlane.metrics.feedStats = () =>
           feed.stats?.() ?? { refused: 0, leader: false };
       process.stdout.write(
-        `control plane: gRPC ${running.grpcTarget}, HTTP ${running.url}, data ${dataDir}, proxy auth ${flags.proxyAuth}, store ${flags.store}${kube?.webhookPort ? `, webhook :${kube.webhookPort}` : ""}\n`,
+        `control plane: gRPC ${running.grpcTarget}, HTTP ${running.url}, data ${dataDir}, proxy auth ${flags.proxyAuth}, store ${flags.store}${kube?.webhookPort ? `, webhook :${kube.webhookPort}` : ""}\n` +
+          `web console: ${running.url}/ui\n`,
       );
       let stopping = false;
       const stop = (signal: string): void => {

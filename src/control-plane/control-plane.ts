@@ -1,6 +1,4 @@
 // The control plane assembled: store, registry, snapshot, debounced pushes, gRPC and HTTP listeners; it holds no routing logic.
-import type { Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { formatError, type RawDocument } from "../config/document.js";
 import { validateResources } from "../config/load.js";
 import { checkSnapshot } from "../protocol/snapshot-check.js";
@@ -26,13 +24,8 @@ import {
 } from "./apply.js";
 import { type Debouncer, debounce } from "./debounce.js";
 import type { ConfigFeed } from "./feed.js";
-import {
-  type ApiBackend,
-  createHttpApi,
-  type LiveConfigView,
-  type TokenRequest,
-} from "./http-api.js";
-import { isLoopback, type ProxyAuthenticator, tokenAuthenticator } from "./identity.js";
+import type { ApiBackend, LiveConfigView, TokenRequest } from "./http-api.js";
+import { type ProxyAuthenticator, tokenAuthenticator } from "./identity.js";
 import { ControlPlaneMetrics } from "./metrics.js";
 import { Registry } from "./registry.js";
 import { ensureSecrets, type Secrets } from "./secrets.js";

@@ -1,4 +1,4 @@
-// The control plane's HTTP API (apply, get, delete, proxies, live config, status, tokens, adopt, version, health, metrics); it maps outcomes to responses and decides nothing.
+// The control plane's HTTP API (apply, get, delete, proxies, live config, status, tokens, adopt, version, health, metrics, the web console's files); it maps outcomes to responses and decides nothing.
 import { readFileSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { RawDocument } from "../config/document.js";
@@ -12,6 +12,7 @@ import {
   isPlural,
   type Plural,
 } from "./apply.js";
+import { isConsolePath, serveConsole } from "./console.js";
 import {
   type GuardCode,
   type GuardOptions,
@@ -129,6 +130,10 @@ async function route(
       const body = await cp.metrics.registry.metrics();
       res.writeHead(200, { "content-type": cp.metrics.registry.contentType });
       res.end(body);
+    });
+  if (isConsolePath(path))
+    return only(method, ["GET", "HEAD"], () => {
+      if (!serveConsole(path, method, res)) throw notFound(path);
     });
   if (parts[0] !== "v1") throw notFound(path);
 

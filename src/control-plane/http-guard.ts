@@ -1,6 +1,7 @@
 // The HTTP API's door: who may change things (the admin bearer token), from where (no cross-origin browser request), which bodies (JSON or YAML) and how large; it never reads a resource.
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
+import { isConsolePath } from "./console.js";
 
 /** Bodies larger than this are refused (413): resources are small text; split a larger batch. */
 export const MAX_BODY_BYTES = 4 * 1024 * 1024;
@@ -34,7 +35,10 @@ export interface GuardOptions {
   readsOpen: boolean;
 }
 
-/** Paths any caller may read, wherever the API listens (probes and Prometheus). */
+/**
+ * Paths any caller may read, wherever the API listens (probes and Prometheus); so are the web
+ * console's static files (console.ts), which hold no data: the page then asks for the token.
+ */
 const ALWAYS_OPEN = new Set(["/healthz", "/metrics"]);
 
 const CHANGES = new Set(["POST", "PUT", "DELETE", "PATCH"]);
@@ -54,15 +58,26 @@ function bearer(req: IncomingMessage): string | undefined {
 }
 
 /**
+ * Whether a browser's `Origin` is this API's own: the very host (and port) the request was sent
+ * to, over http or (behind a TLS-terminating proxy that keeps the Host) https. The web console's
+ * own requests pass; a page of any other origin, another port of the same host included, does not.
+ */
+export function sameOrigin(origin: string, host: string | undefined): boolean {
+  if (host === undefined || host === "") return false;
+  const o = origin.toLowerCase();
+  const h = host.toLowerCase();
+  return o === `http://${h}` || o === `https://${h}`;
+}
+
+/**
  * Why the API refuses this request before reading it, or null. In order: a browser request from
- * another origin (an `Origin` that is not this API's own, or `Sec-Fetch-Site: cross-site`) is
- * 403 whatever it asks; a change (POST, PUT, DELETE) without the admin token is 401, and so is a
+ * another origin (an `Origin` that is not this API's own, see sameOrigin, or `Sec-Fetch-Site:
+ * cross-site`) is 403 whatever it asks; a change (POST, PUT, DELETE) without the admin token is 401, and so is a
  * read when reads are not open; a change with a body that is not JSON or YAML is 415.
  */
 export function refusal(req: IncomingMessage, path: string, opts: GuardOptions): Refusal | null {
   const origin = req.headers.origin;
-  const own = `http://${req.headers.host ?? ""}`.toLowerCase();
-  if (origin !== undefined && origin.toLowerCase() !== own)
+  if (origin !== undefined && !sameOrigin(origin, req.headers.host))
     return {
       status: 403,
       code: "LANEMESH_CROSS_ORIGIN",
@@ -76,7 +91,7 @@ export function refusal(req: IncomingMessage, path: string, opts: GuardOptions):
     };
   const method = req.method ?? "GET";
   const change = CHANGES.has(method);
-  if (change || !(opts.readsOpen || ALWAYS_OPEN.has(path))) {
+  if (change || !(opts.readsOpen || ALWAYS_OPEN.has(path) || isConsolePath(path))) {
     const token = bearer(req);
     if (token === undefined || !timingSafeEqual(digest(token), digest(opts.adminToken)))
       return {

@@ -157,6 +157,9 @@ export async function runDemo(o: DemoOptions): Promise<number> {
         line: "",
       };
       o.out(`control plane: HTTP ${server}, gRPC 127.0.0.1:${ports.grpc}\n`);
+      o.out(
+        `web console: ${server}/ui   (to change lanes there, give it the admin token in ${shown(secrets.adminTokenFile)})\n`,
+      );
       if (announced.line !== "") o.out(`${announced.line}\n`);
       o.out(
         `\n${demoHints(o, ports, announced.ok ? "" : ` --server ${server} --api-token-file ${shown(secrets.adminTokenFile)}`)}`,

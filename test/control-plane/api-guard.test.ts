@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import type { IncomingMessage } from "node:http";
 import { test } from "node:test";
-import { refusal } from "../../src/control-plane/http-guard.js";
+import { refusal, sameOrigin } from "../../src/control-plane/http-guard.js";
 import { admin, docs, startCp } from "../helpers/control-plane.js";
 import { route, tempDir } from "../helpers/sync-fixtures.js";
 
@@ -139,4 +139,50 @@ test("reads need the token too when the API listens beyond loopback; /healthz an
     null,
     "its own origin",
   );
+});
+
+test("the web console: its files are open wherever the API listens (they hold no data); its own same-origin requests pass, over http or https with the very Host, and no other origin does", () => {
+  const req = (method: string, headers: Record<string, string> = {}) =>
+    ({ method, headers: { host: "10.0.0.1:15014", ...headers } }) as unknown as IncomingMessage;
+  const opts = { adminToken: "s3cret", readsOpen: false };
+  for (const path of ["/ui", "/ui/console.js", "/ui/console.css"])
+    assert.equal(refusal(req("GET"), path, opts), null, path);
+  // ...but not what the page reads: that needs the token off loopback.
+  assert.equal(refusal(req("GET"), "/v1/status", opts)?.status, 401);
+  assert.equal(refusal(req("GET"), "/ui/other", opts)?.status, 401);
+  // The console's apply: same origin (Chromium sends Origin on a POST), with the token.
+  const apply = {
+    authorization: "Bearer s3cret",
+    "content-type": "application/json",
+    "sec-fetch-site": "same-origin",
+  };
+  for (const origin of ["http://10.0.0.1:15014", "https://10.0.0.1:15014", "HTTP://10.0.0.1:15014"])
+    assert.equal(refusal(req("POST", { ...apply, origin }), "/v1/resources", opts), null, origin);
+  assert.equal(
+    refusal(
+      req("POST", { "content-type": "application/json", origin: "http://10.0.0.1:15014" }),
+      "/v1/resources",
+      opts,
+    )?.code,
+    "LANEMESH_UNAUTHORIZED",
+    "same origin without the token: 401",
+  );
+  for (const origin of [
+    "http://10.0.0.1:8080",
+    "https://10.0.0.1",
+    "http://10.0.0.1:15014.evil.example",
+    "http://evil.example",
+    "null",
+  ])
+    assert.equal(
+      refusal(req("POST", { ...apply, origin }), "/v1/resources", opts)?.code,
+      "LANEMESH_CROSS_ORIGIN",
+      origin,
+    );
+  assert.equal(
+    refusal(req("GET", { origin: "http://evil.example" }), "/ui", opts)?.code,
+    "LANEMESH_CROSS_ORIGIN",
+  );
+  assert.equal(sameOrigin("http://10.0.0.1:15014", undefined), false);
+  assert.equal(sameOrigin("http://", ""), false);
 });

@@ -116,6 +116,16 @@ describe("deploy/Dockerfile", () => {
     // The interception addon is where the sidecar loads it from (it links only libc).
     assert.ok(existsSync(join(workdir, "native/build/Release/original_dst.node")));
     assert.ok(existsSync(join(workdir, "proto/lanemesh.proto")));
+    // The web console's static files ship beside the control plane that serves them.
+    for (const f of [
+      "index.html",
+      "console.js",
+      "dom.js",
+      "topology.js",
+      "console.css",
+      "icon.svg",
+    ])
+      assert.ok(existsSync(join(workdir, "dist/src/control-plane/ui", f)), `console file ${f}`);
     const deps = JSON.parse(readFileSync(join(REPO, "package.json"), "utf8")) as {
       dependencies: Record<string, string>;
     };

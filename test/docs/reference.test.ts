@@ -247,6 +247,7 @@ describe("docs/ and the rest of the repository", () => {
       for (const m of readFileSync(f, "utf8").matchAll(/LANEMESH_[A-Z][A-Z0-9_]*[A-Z0-9]/g))
         names.add(m[0]);
     const docs = readdirSync(DOCS)
+      .filter((f) => f.endsWith(".md"))
       .map((f) => doc(f))
       .join("\n");
     const missing = [...names].filter((n) => !docs.includes(n)).sort();
@@ -273,7 +274,9 @@ describe("docs/ and the rest of the repository", () => {
       "README.md",
       "ARCHITECTURE.md",
       "examples/README.md",
-      ...readdirSync(DOCS).map((f) => `docs/${f}`),
+      ...readdirSync(DOCS)
+        .filter((f) => f.endsWith(".md"))
+        .map((f) => `docs/${f}`),
     ];
     const broken: string[] = [];
     for (const page of pages) {
