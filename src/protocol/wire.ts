@@ -97,17 +97,20 @@ interface MeshDefinition {
 
 let loaded: MeshDefinition | undefined;
 
+/** How the .proto is read: camelCase fields, 64-bit numbers as decimal strings, defaults filled. */
+export const PROTO_LOAD_OPTIONS: protoLoader.Options = {
+  keepCase: false,
+  longs: String,
+  enums: String,
+  defaults: true,
+  arrays: true,
+  oneofs: true,
+};
+
 /** The `lanemesh.v1.Mesh` service, loaded once from PROTO_PATH. */
 export function meshDefinition(): MeshDefinition {
   if (loaded) return loaded;
-  const def = protoLoader.loadSync(PROTO_PATH, {
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: true,
-    arrays: true,
-    oneofs: true,
-  });
+  const def = protoLoader.loadSync(PROTO_PATH, PROTO_LOAD_OPTIONS);
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     lanemesh: { v1: { Mesh: grpc.ServiceClientConstructor } };
   };

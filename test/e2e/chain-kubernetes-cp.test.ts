@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { endpointSlice, FakeKubeApiServer, pod } from "../helpers/kube-api-server.js";
+import { FakeKubeApiServer, pod } from "../helpers/kube-api-server.js";
+import { applySeedPods, seedPodName } from "../helpers/kube-seed.js";
 import { FakeTokenReviews } from "../helpers/kube-token-review.js";
 import {
   APP_KEYS,
@@ -24,7 +25,7 @@ import { group, headerLane, route } from "../helpers/sync-fixtures.js";
 
 const NS = "mall";
 const CP_TOKEN = "control-plane-sa-token";
-const podName = (k: AppKey) => `${APPS[k].service}-${k}`;
+const podName = seedPodName;
 
 /** A lanemesh document as a custom resource in namespace NS. */
 function cr(doc: unknown) {
@@ -78,29 +79,7 @@ describe("the chain with endpoints aggregated by the control plane (real process
         labels: { app: "gateway", "lanemesh.io/gateway": "default" },
       }),
     );
-    for (const k of APP_KEYS) {
-      const a = APPS[k];
-      api.apply(
-        "pods",
-        pod({
-          namespace: NS,
-          name: podName(k),
-          ip: "127.0.0.1",
-          labels: a.tag ? { "lanemesh.io/tag": a.tag } : {},
-          annotations: { "lanemesh.io/inbound-port": String(ports[k].inbound) },
-        }),
-      );
-      api.apply(
-        "endpointslices",
-        endpointSlice({
-          namespace: NS,
-          name: `${a.service}-${k}`,
-          service: a.service,
-          ports: [{ name: "http", port: ports[k].app }],
-          endpoints: [{ address: "127.0.0.1", pod: podName(k) }],
-        }),
-      );
-    }
+    applySeedPods(api, NS, ports);
 
     const cp = procs.spawn(
       "control-plane",

@@ -4,18 +4,12 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { endpointSlice, FakeKubeApiServer, pod } from "../helpers/kube-api-server.js";
-import {
-  APP_KEYS,
-  APPS,
-  type AppKey,
-  type Scenario,
-  startScenario,
-  until,
-} from "../helpers/procs.js";
+import { FakeKubeApiServer, pod } from "../helpers/kube-api-server.js";
+import { applySeedPods, seedPodName } from "../helpers/kube-seed.js";
+import { type AppKey, type Scenario, startScenario, until } from "../helpers/procs.js";
 
 const NS = "mall";
-const podName = (k: AppKey) => `${APPS[k].service}-${k}`;
+const podName = seedPodName;
 
 describe("the chain over Kubernetes discovery (real processes)", { timeout: 120_000 }, () => {
   let api: FakeKubeApiServer;
@@ -33,29 +27,7 @@ describe("the chain over Kubernetes discovery (real processes)", { timeout: 120_
       beforeStart(ports) {
         // One pod per instance, all on 127.0.0.1: the Service's port is the app's, and the
         // pod's lanemesh.io/inbound-port annotation makes peers dial its sidecar instead.
-        for (const k of APP_KEYS) {
-          const a = APPS[k];
-          api.apply(
-            "pods",
-            pod({
-              namespace: NS,
-              name: podName(k),
-              ip: "127.0.0.1",
-              labels: a.tag ? { "lanemesh.io/tag": a.tag } : {},
-              annotations: { "lanemesh.io/inbound-port": String(ports[k].inbound) },
-            }),
-          );
-          api.apply(
-            "endpointslices",
-            endpointSlice({
-              namespace: NS,
-              name: `${a.service}-${k}`,
-              service: a.service,
-              ports: [{ name: "http", port: ports[k].app }],
-              endpoints: [{ address: "127.0.0.1", pod: podName(k) }],
-            }),
-          );
-        }
+        applySeedPods(api, NS, ports);
       },
     });
   });

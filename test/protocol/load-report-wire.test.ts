@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { meshDefinition, PROTO_PATH } from "../../src/protocol/wire.js";
+import { meshDefinition, PROTO_LOAD_OPTIONS, PROTO_PATH } from "../../src/protocol/wire.js";
 import { LATENCY_BUCKETS } from "../../src/telemetry/load.js";
 
 const dir = mkdtempSync(join(tmpdir(), "lanemesh-old-proto-"));
@@ -19,14 +19,7 @@ function oldService(): grpc.ServiceDefinition {
   assert.notEqual(without, text, "the report field is where the test expects it");
   const file = join(dir, "old.proto");
   writeFileSync(file, without);
-  const def = protoLoader.loadSync(file, {
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: true,
-    arrays: true,
-    oneofs: true,
-  });
+  const def = protoLoader.loadSync(file, PROTO_LOAD_OPTIONS);
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     lanemesh: { v1: { Mesh: grpc.ServiceClientConstructor } };
   };
