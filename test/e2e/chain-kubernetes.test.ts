@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { FakeKubeApiServer, pod } from "../helpers/kube-api-server.js";
 import { applySeedPods, seedPodName } from "../helpers/kube-seed.js";
-import { type AppKey, type Scenario, startScenario, until } from "../helpers/procs.js";
+import { type Scenario, startScenario, until } from "../helpers/procs.js";
 
 const NS = "mall";
 const podName = seedPodName;
