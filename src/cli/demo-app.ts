@@ -1,5 +1,5 @@
 // `lanemesh demo-app`: runs one lane-unaware app of the demo's chain (A → B → C); flags only, the app is in src/demo/app.ts.
-import type { Command } from "commander";
+import { type Command, InvalidArgumentError } from "commander";
 import { collect, envOption, parsePort, parseTag } from "./options.js";
 
 interface DemoAppFlags {
@@ -11,6 +11,12 @@ interface DemoAppFlags {
   proxy: string;
   configLabel?: string;
   forward?: string[];
+  protocol: "http" | "grpc";
+}
+
+function parseProtocol(value: string): "http" | "grpc" {
+  if (value === "http" || value === "grpc") return value;
+  throw new InvalidArgumentError("expected http or grpc");
 }
 
 function parseUrl(value: string): string {
@@ -57,9 +63,18 @@ export function register(program: Command): void {
         "incoming headers copied to the next hop: traceparent | baggage | tag-header[:NAME] | none (repeatable; default traceparent)",
       ).argParser(collect),
     )
+    .addOption(
+      envOption(
+        "--protocol <P>",
+        "http (HTTP/1.1, GET /) or grpc (proto/echo.proto's Echo.Unary over h2c)",
+      )
+        .argParser(parseProtocol)
+        .default("http"),
+    )
     .action(async (o: DemoAppFlags) => {
-      const [{ parseForward, startDemoApp }, { logger }] = await Promise.all([
+      const [{ parseForward, startDemoApp }, { startGrpcDemoApp }, { logger }] = await Promise.all([
         import("../demo/app.js"),
+        import("../demo/grpc-app.js"),
         import("../telemetry/logger.js"),
       ]);
       const forward = parseForward(o.forward ?? ["traceparent"]);
@@ -78,7 +93,8 @@ export function register(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      const app = await startDemoApp({
+      const start = o.protocol === "grpc" ? startGrpcDemoApp : startDemoApp;
+      const app = await start({
         name: o.name,
         tag: o.tag ?? null,
         host: o.host,
