@@ -85,6 +85,8 @@ export function h2HeaderObject(flat: readonly string[], into: OutgoingHttpHeader
 export class H2Response implements H2Sink {
   statusCode = 200;
   headersSent = false;
+  /** The answer went out whole (END_STREAM sent), or the proxy itself reset the stream. */
+  over = false;
   private trailers: OutgoingHttpHeaders = {};
 
   constructor(
@@ -93,6 +95,7 @@ export class H2Response implements H2Sink {
     readonly grpc: boolean,
   ) {
     stream.on("wantTrailers", () => {
+      this.over = true;
       if (!stream.destroyed) stream.sendTrailers(this.trailers);
     });
   }
@@ -114,6 +117,7 @@ export class H2Response implements H2Sink {
     if (this.headersSent || this.stream.destroyed) return this;
     this.statusCode = status;
     this.headersSent = true;
+    if (endStream) this.over = true;
     const out = h2HeaderObject(headers, { ":status": status });
     try {
       this.stream.respond(out, endStream ? { endStream: true } : { waitForTrailers: true });
@@ -146,10 +150,12 @@ export class H2Response implements H2Sink {
   }
 
   reset(code: number): void {
+    this.over = true;
     if (!this.stream.destroyed) this.stream.close(code);
   }
 
   destroy(err?: Error): this {
+    this.over = true;
     if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
     void err;
     return this;

@@ -185,8 +185,9 @@ export class H2Front {
       this.streams--;
       if (state !== undefined) state.streams--;
       this.opts.recorder.closed(x);
-      if (state !== undefined && session !== undefined && stream.rstCode !== 0) {
-        if (!res.writableFinished) this.reset(session, state);
+      // Reset by the client before its answer was over: counted against the rate bound.
+      if (state !== undefined && session !== undefined && stream.rstCode !== 0 && !res.over) {
+        this.reset(session, state);
       }
       this.idle();
     });
