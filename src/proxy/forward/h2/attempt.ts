@@ -31,6 +31,9 @@ const {
   NGHTTP2_FLAG_END_STREAM,
 } = constants;
 
+/** The last stream id a session's GOAWAY said the peer processed (set by the session pool). */
+export const GOAWAY_LAST = new WeakMap<ClientHttp2Session, number>();
+
 /** What an attempt needs from its forwarder. */
 export interface AttemptHost {
   readonly replayLimit: number;
@@ -82,6 +85,7 @@ function flat(headers: IncomingHttpHeaders): string[] {
 
 export class H2Attempt {
   private up: ClientHttp2Stream | null = null;
+  private session: ClientHttp2Session | null = null;
   private headSeen = false;
   private settled = false;
   private ended = false;
@@ -129,6 +133,7 @@ export class H2Attempt {
       return;
     }
     this.up = up;
+    this.session = session;
     for (const c of this.kept) up.write(c);
     up.on("response", this.onResponse);
     up.on("trailers", this.onTrailers);
@@ -232,6 +237,12 @@ export class H2Attempt {
     this.sink.off("drain", this.onClientDrain);
     this.release();
     const code = up.rstCode ?? NGHTTP2_NO_ERROR;
+    // Never sent (no stream id yet), above a GOAWAY's last stream id, or refused: not processed.
+    const last = this.session === null ? undefined : GOAWAY_LAST.get(this.session);
+    const unprocessed =
+      code === NGHTTP2_REFUSED_STREAM ||
+      up.id === undefined ||
+      (last !== undefined && up.id > last);
     if (this.headSeen) {
       if (!this.ended && !this.sink.destroyed) {
         this.sink.reset(code === NGHTTP2_NO_ERROR ? NGHTTP2_INTERNAL_ERROR : code);
@@ -239,7 +250,7 @@ export class H2Attempt {
       return;
     }
     if (this.settled) return;
-    if (code === NGHTTP2_REFUSED_STREAM && this.keepOk) {
+    if (unprocessed && this.keepOk) {
       this.job.replay = this.kept.length > 0 ? this.kept : null;
       if (this.host.again(this.job, this.round + 1)) {
         this.settled = true;
@@ -248,7 +259,11 @@ export class H2Attempt {
       this.fail("reset", "stream refused by the instance (not processed)", true);
       return;
     }
-    this.fail("reset", `stream closed before a response (HTTP/2 code ${code})`, false);
+    this.fail(
+      "reset",
+      `stream ${up.id} closed before a response (HTTP/2 code ${code}, GOAWAY last ${last ?? "-"})`,
+      false,
+    );
   };
 
   private settle(status: number): void {

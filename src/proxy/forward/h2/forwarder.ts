@@ -2,7 +2,7 @@
 import { type ClientHttp2Session, connect } from "node:http2";
 import type { ForwardCall, Forwarder, ForwardJob, ForwardOutcome, Upstream } from "../contract.js";
 import { upstreamKey } from "../contract.js";
-import { type AttemptHost, H2Attempt } from "./attempt.js";
+import { type AttemptHost, GOAWAY_LAST, H2Attempt } from "./attempt.js";
 
 /*
  * The instance's protocol: a request that came over HTTP/2 goes to the instance over HTTP/2 with
@@ -18,8 +18,9 @@ import { type AttemptHost, H2Attempt } from "./attempt.js";
  * - IDLE_MS = 30 s: a session without streams for that long is closed (GOAWAY).
  * - REPLAY_LIMIT = 64 KiB of request body kept until the answer's head (attempt.ts).
  * GOAWAY from the instance: the session takes no new stream; streams above the GOAWAY's last
- * stream id are refused by it (REFUSED_STREAM): each is sent again, once, on another session of
- * the same instance, its kept body first; streams below it finish on the old session.
+ * stream id, and those never sent, are not processed: each is sent again (twice at most) on
+ * another session of the same instance, its kept body first; streams below it finish on the old
+ * session. A stream the peer refuses (REFUSED_STREAM) is sent again the same way.
  * No headers timeout: a gRPC stream may wait long for its first message; the client's deadline
  * (`grpc-timeout`, passed on) bounds a call.
  */
@@ -28,6 +29,8 @@ export const H2_STREAMS_PER_SESSION = 100;
 export const H2_CONNECT_TIMEOUT_MS = 5_000;
 export const H2_UPSTREAM_IDLE_MS = 30_000;
 export const REPLAY_LIMIT = 64 * 1024;
+/** Times an unprocessed stream is sent again to the same instance before the hop decides. */
+const MAX_ROUNDS = 2;
 
 export interface H2ForwarderOptions {
   sessions?: number;
@@ -101,16 +104,21 @@ class Pool {
       s.failure = `connect timeout ${key}`;
       session.destroy();
     }, this.opts.connectTimeoutMs);
-    session.once("connect", () => {
+    // Ready with the peer's first SETTINGS (its stream limit): the waiting attempts are spread
+    // again, this session taking what its limit allows.
+    session.once("remoteSettings", () => {
       clearTimeout(timer);
       s.connected = true;
-      for (const a of s.waiting.splice(0)) a.start(session);
+      const waiting = s.waiting.splice(0);
+      s.streams -= waiting.length;
+      for (const a of waiting) this.take(a);
     });
     session.on("error", (err: Error) => {
       s.failure ??= `${err.message}`;
     });
-    session.on("goaway", () => {
+    session.on("goaway", (_code: number, last: number) => {
       s.goaway = true;
+      GOAWAY_LAST.set(session, last);
     });
     session.setTimeout(this.opts.idleMs, () => {
       if (s.streams === 0) session.close();
@@ -168,7 +176,7 @@ export class H2Forwarder implements Forwarder, AttemptHost {
   }
 
   again(job: ForwardJob, round: number): boolean {
-    if (round > 1) return false;
+    if (round > MAX_ROUNDS) return false;
     this.attempt(job, round);
     return true;
   }
