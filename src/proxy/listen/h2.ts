@@ -137,7 +137,10 @@ export class H2Front {
         socket.resume();
       } else if (this.draining) socket.destroy();
       // The session reads what is buffered on its first tick (Node's http2 core).
-      else this.server.emit("connection", socket);
+      else {
+        socket.setNoDelay(true);
+        this.server.emit("connection", socket);
+      }
     };
     socket.setTimeout(this.opts.headersTimeoutMs, () => socket.destroy());
     socket.on("data", onData);

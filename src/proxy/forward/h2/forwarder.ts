@@ -1,5 +1,6 @@
 // The HTTP/2 forwarder: a small pool of prior-knowledge h2c sessions per upstream instance, streams multiplexed on them, a new session past the peer's concurrent-stream limit, GOAWAY followed without losing unprocessed streams; it never picks instances nor decides lanes.
 import { type ClientHttp2Session, connect } from "node:http2";
+import { connect as netConnect } from "node:net";
 import type { ForwardCall, Forwarder, ForwardJob, ForwardOutcome, Upstream } from "../contract.js";
 import { upstreamKey } from "../contract.js";
 import { type AttemptHost, GOAWAY_LAST, H2Attempt } from "./attempt.js";
@@ -97,7 +98,11 @@ class Pool {
 
   private open(): Session {
     const key = upstreamKey(this.upstream);
-    const session = connect(`http://${key}`, { settings: { enablePush: false } });
+    const { address, port } = this.upstream;
+    const session = connect(`http://${key}`, {
+      settings: { enablePush: false },
+      createConnection: () => netConnect({ host: address, port, noDelay: true }),
+    });
     const s = new Session(session, this.opts.streamsPerSession);
     this.sessions.push(s);
     const timer = setTimeout(() => {
