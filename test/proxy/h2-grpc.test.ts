@@ -136,7 +136,9 @@ describe("gRPC through the outbound and inbound sidecars", { timeout: 120_000 },
   it("server streaming: 1,000 messages in order", async () => {
     const got = await collect(client.ServerStream({ text: "go", n: N }));
     assert.equal(got.length, N);
-    got.forEach((m, i) => assert.equal(m.n, i));
+    got.forEach((m, i) => {
+      assert.equal(m.n, i);
+    });
   });
 
   it("client streaming: 1,000 messages up, one answer counting them", async () => {
@@ -177,7 +179,9 @@ describe("gRPC through the outbound and inbound sidecars", { timeout: 120_000 },
     pump();
     const list = await got;
     assert.equal(list.length, N);
-    list.forEach((m, k) => assert.equal(m.n, k));
+    list.forEach((m, k) => {
+      assert.equal(m.n, k);
+    });
   });
 
   it("a slow reader: the instance is held back by flow control, the proxy buffers a bounded amount", async () => {
@@ -293,7 +297,9 @@ describe("gRPC through the outbound and inbound sidecars", { timeout: 120_000 },
     ]);
     // HTTP/1.1 got the proxy's HTTP answer (no such service: 503), HTTP/2 the app's.
     for (const c of codes) assert.equal(c, 503);
-    calls.forEach((r, i) => assert.equal(r.out?.text, `B:p${i}`));
+    calls.forEach((r, i) => {
+      assert.equal(r.out?.text, `B:p${i}`);
+    });
   });
 });
 
