@@ -23,6 +23,8 @@ export interface ResponseSink {
   readonly writableFinished: boolean;
   readonly destroyed: boolean;
   writeHead(status: number, headers: string[]): unknown;
+  /** HTTP/1.1: trailers sent with the end of a chunked response (Node's ServerResponse has it). */
+  addTrailers?(trailers: [string, string][]): unknown;
   write(chunk: Uint8Array): boolean;
   end(): unknown;
   destroy(err?: Error): unknown;
@@ -38,7 +40,7 @@ export interface ResponseSink {
 export interface H2Sink extends ResponseSink {
   writeHead(status: number, headers: string[], endStream?: boolean): unknown;
   /** Flat [name, value, ...] trailers, sent when the response ends. */
-  addTrailers(trailers: string[]): void;
+  setTrailers(trailers: string[]): void;
   /** Reset the client's stream with an HTTP/2 error code (RST_STREAM). */
   reset(code: number): void;
 }

@@ -128,7 +128,7 @@ export class H2Response implements H2Sink {
     return this;
   }
 
-  addTrailers(trailers: string[]): void {
+  setTrailers(trailers: string[]): void {
     h2HeaderObject(trailers, this.trailers);
   }
 

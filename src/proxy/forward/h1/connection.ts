@@ -353,6 +353,19 @@ export class UpstreamConnection implements PumpOwner {
         retryable: job.body === null,
       });
     } else {
+      const trailers = this.partialHeaders;
+      this.partialHeaders = null;
+      if (trailers !== null && job.res.addTrailers !== undefined) {
+        const pairs: [string, string][] = [];
+        for (let i = 0; i < trailers.length - 1; i += 2) {
+          pairs.push([trailers[i] as string, trailers[i + 1] as string]);
+        }
+        try {
+          job.res.addTrailers(pairs);
+        } catch {
+          // A trailer Node refuses to send (an invalid character): the answer goes without it.
+        }
+      }
       job.res.end();
     }
     if (!this.reusable || !whole || this.keepAliveMs <= 0) {

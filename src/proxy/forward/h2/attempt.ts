@@ -202,7 +202,7 @@ export class H2Attempt {
   };
 
   private readonly onTrailers = (trailers: IncomingHttpHeaders): void => {
-    if (this.headSeen) this.sink.addTrailers(flat(trailers));
+    if (this.headSeen) this.sink.setTrailers(flat(trailers));
   };
 
   private readonly onData = (chunk: Buffer): void => {
