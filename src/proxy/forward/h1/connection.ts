@@ -4,6 +4,7 @@ import { keepAliveHint, peerRefusal, stripResponseHopHeaders } from "../../heade
 import type { ForwardFailureKind, ForwardJob, Upstream } from "../contract.js";
 import { type NativeParser, responseParser } from "./parser.js";
 import { BodyPump, type PumpOwner, requestHead } from "./request.js";
+import { passTrailers } from "./trailers.js";
 import type { Share } from "./waiting.js";
 
 /*
@@ -355,17 +356,7 @@ export class UpstreamConnection implements PumpOwner {
     } else {
       const trailers = this.partialHeaders;
       this.partialHeaders = null;
-      if (trailers !== null && job.res.addTrailers !== undefined) {
-        const pairs: [string, string][] = [];
-        for (let i = 0; i < trailers.length - 1; i += 2) {
-          pairs.push([trailers[i] as string, trailers[i + 1] as string]);
-        }
-        try {
-          job.res.addTrailers(pairs);
-        } catch {
-          // A trailer Node refuses to send (an invalid character): the answer goes without it.
-        }
-      }
+      if (trailers !== null) passTrailers(job.res, trailers);
       job.res.end();
     }
     if (!this.reusable || !whole || this.keepAliveMs <= 0) {
