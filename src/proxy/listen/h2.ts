@@ -9,6 +9,7 @@ import {
 } from "node:http2";
 import type { Server as NetServer, Socket } from "node:net";
 import type { Logger } from "../../telemetry/logger.js";
+import { ProxyError } from "../errors.js";
 import { Exchange } from "../exchange.js";
 import type { Recorder } from "../record.js";
 import { H2Request, H2Response } from "./h2-exchange.js";
@@ -194,6 +195,14 @@ export class H2Front {
       }
       this.idle();
     });
+    if (req.url === undefined) {
+      // CONNECT (no :path): not supported, as over HTTP/1.1.
+      this.opts.recorder.fail(
+        x,
+        new ProxyError("LANEMESH_BAD_REQUEST", "CONNECT is not supported"),
+      );
+      return;
+    }
     // An HTTP/2 request has a body unless its HEADERS frame ended the stream.
     this.opts.handle(x, (flags & constants.NGHTTP2_FLAG_END_STREAM) === 0);
   }
