@@ -19,8 +19,8 @@ import { H2Request, H2Response } from "./h2-exchange.js";
  * connection. When they start with HTTP/2's connection preface (`PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`,
  * RFC 9113 §3.4; `PRI` is no HTTP/1.1 method) the connection goes to a `node:http2` server,
  * otherwise to the HTTP/1.1 server, with the bytes read put back either way. The cost is one
- * read per connection, none per request. A connection that sends nothing within the headers
- * timeout is closed.
+ * read per connection, none per request. A connection that sends nothing for the idle keep-alive
+ * bound (60 s) is closed, as an idle connection after a request is.
  *
  * Bounds per client connection (session), and why:
  * | bound                              | value        | past it                                  |
@@ -53,7 +53,8 @@ export interface H2FrontOptions {
   readonly handle: (x: Exchange, hasBody: boolean) => void;
   /** Header section bound in bytes and fields (the listener's, shared with HTTP/1.1). */
   readonly maxHeaders: number;
-  readonly headersTimeoutMs: number;
+  /** How long a new connection may stay silent before its first bytes. */
+  readonly silentMs: number;
 }
 
 interface SessionState {
@@ -70,6 +71,8 @@ type ConnectionListener = (socket: Socket) => void;
 export class H2Front {
   private readonly server: Http2Server;
   private readonly sessions = new Set<ServerHttp2Session>();
+  /** Connections whose first bytes have not come yet. */
+  private readonly sniffing = new Set<Socket>();
   private streams = 0;
   private draining = false;
   private idleWaiters: (() => void)[] = [];
@@ -125,9 +128,11 @@ export class H2Front {
     };
     const onError = (): void => {
       socket.off("data", onData);
+      this.sniffing.delete(socket);
       socket.destroy();
     };
     const decide = (h2: boolean): void => {
+      this.sniffing.delete(socket);
       socket.off("data", onData);
       socket.off("error", onError);
       socket.setTimeout(0);
@@ -143,7 +148,9 @@ export class H2Front {
         this.server.emit("connection", socket);
       }
     };
-    socket.setTimeout(this.opts.headersTimeoutMs, () => socket.destroy());
+    this.sniffing.add(socket);
+    socket.once("close", () => this.sniffing.delete(socket));
+    socket.setTimeout(this.opts.silentMs, () => socket.destroy());
     socket.on("data", onData);
     socket.on("error", onError);
   }
@@ -241,6 +248,8 @@ export class H2Front {
   /** Close every session now. */
   close(): void {
     this.draining = true;
+    for (const s of this.sniffing) s.destroy();
+    this.sniffing.clear();
     for (const s of this.sessions) s.destroy();
     this.sessions.clear();
     this.idle();

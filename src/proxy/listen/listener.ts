@@ -240,7 +240,7 @@ export class Listener {
         log: opts.log,
         handle: (x, hasBody) => listener.handle(x, proxy, hasBody),
         maxHeaders: MAX_HEADERS,
-        headersTimeoutMs: HEADERS_TIMEOUT_MS,
+        silentMs: CLIENT_KEEP_ALIVE_MS,
       });
       server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) =>
         listener.acceptUpgrade(req, socket, head, proxy),
