@@ -60,7 +60,7 @@ describe("the seed's chains over gRPC, real processes", { timeout: 240_000 }, ()
     }
   });
 
-  it("C gray killed during unary calls: no call that was never sent fails, gray goes on to base C, counted", async (t) => {
+  it("C gray killed during unary calls: no call that was never sent fails, gray goes on to base C, counted, C gray ejected", async (t) => {
     const LOOPS = 6;
     const outcomes: Outcome[] = [];
     const t0 = Date.now();
@@ -140,5 +140,9 @@ describe("the seed's chains over gRPC, real processes", { timeout: 240_000 }, ()
     const m = await s.metrics();
     const fallbacks = sumMetric(m.b, "lanemesh_fallback_total", { service: "sc-c", tag: "gray" });
     assert.ok(fallbacks >= 1, `B's sidecar counted no fallback for sc-c/gray:\n${m.b}`);
+    // Outlier detection sees gRPC attempts as it sees HTTP/1.1 ones: C gray is out of rotation.
+    const labels = { service: "sc-c", tag: "gray" };
+    assert.equal(sumMetric(m.b, "lanemesh_ejections_total", labels), 1, m.b);
+    assert.equal(sumMetric(m.b, "lanemesh_endpoints_ejected", labels), 1, m.b);
   });
 });
