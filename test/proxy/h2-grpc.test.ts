@@ -200,11 +200,13 @@ describe("gRPC through the outbound and inbound sidecars", { timeout: 120_000 },
       stream.end(frame);
       stream.pause();
       await until("the server to block", () => slow.blocked);
+      // Settled: blocked, and the count unchanged over 25 polls in a row.
       let last = -1;
+      let still = 0;
       await until("the written count to settle", () => {
-        const same = slow.blocked && slow.written === last;
+        still = slow.blocked && slow.written === last ? still + 1 : 0;
         last = slow.written;
-        return same;
+        return still >= 25;
       });
       const stalledAt = slow.written;
       // 1,000 messages of 64 KiB are 64 MiB; what left the server is held by the flow-control
