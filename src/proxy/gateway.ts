@@ -15,7 +15,7 @@ import { H2Forwarder } from "./forward/h2/forwarder.js";
 import { ByProtocol } from "./forward/select.js";
 import type { ProxyHandle, ProxyState } from "./handle.js";
 import { ServiceHop } from "./hop.js";
-import { gatewayForwarder, limitsOf, listenerLimits } from "./limits.js";
+import { gatewayForwarder, h2ForwarderFor, limitsOf, listenerLimits } from "./limits.js";
 import { refuseInsecureParser } from "./listen/listener.js";
 import { Recorder } from "./record.js";
 
@@ -40,7 +40,10 @@ export async function startGateway(opts: GatewayOptions): Promise<ProxyHandle> {
   const access = opts.accessLog ? logger("access", { gateway: opts.gateway }) : null;
   const state: ProxyState = { draining: false };
   const limits = limitsOf(opts.limits);
-  const forwarder = new ByProtocol(new H1Forwarder(gatewayForwarder(limits)), new H2Forwarder());
+  const forwarder = new ByProtocol(
+    new H1Forwarder(gatewayForwarder(limits)),
+    new H2Forwarder(h2ForwarderFor("gateway")),
+  );
   const recorder = new Recorder(opts.metrics, "gateway", access, log);
   const metrics = opts.metrics;
   const { ejector, unsubscribe } = followConfig(opts, forwarder, log);

@@ -35,6 +35,8 @@ const MAX_ROUNDS = 2;
 
 export interface H2ForwarderOptions {
   sessions?: number;
+  /** Most streams one client may hold to one instance; 0 = no bound (limits.ts sets it). */
+  perClient?: number;
   streamsPerSession?: number;
   connectTimeoutMs?: number;
   idleMs?: number;
@@ -66,6 +68,8 @@ class Session {
 /** The sessions to one instance. */
 class Pool {
   readonly sessions: Session[] = [];
+  /** Streams each client (the downstream peer's address) holds to this instance. */
+  private readonly clients = new Map<string, number>();
 
   constructor(
     private readonly upstream: Upstream,
@@ -73,6 +77,15 @@ class Pool {
   ) {}
 
   take(attempt: H2Attempt): void {
+    const client = this.opts.perClient > 0 ? (attempt.job.client ?? null) : null;
+    const held = client === null ? 0 : (this.clients.get(client) ?? 0);
+    if (client !== null && held >= this.opts.perClient) {
+      attempt.failUnsent(
+        "overloaded",
+        `client ${client} holds ${held} streams to ${upstreamKey(this.upstream)}, its most`,
+      );
+      return;
+    }
     let s = this.sessions.find((c) => c.room > 0);
     if (s === undefined) {
       if (this.sessions.length >= this.opts.sessions) {
@@ -85,12 +98,17 @@ class Pool {
       s = this.open();
     }
     s.streams++;
-    const held = s;
+    if (client !== null) this.clients.set(client, held + 1);
+    const on = s;
     let released = false;
     attempt.release = () => {
       if (released) return;
       released = true;
-      held.streams--;
+      on.streams--;
+      if (client === null) return;
+      const n = (this.clients.get(client) ?? 1) - 1;
+      if (n <= 0) this.clients.delete(client);
+      else this.clients.set(client, n);
     };
     if (s.connected) attempt.start(s.session);
     else s.waiting.push(attempt);
@@ -114,9 +132,10 @@ class Pool {
     session.once("remoteSettings", () => {
       clearTimeout(timer);
       s.connected = true;
-      const waiting = s.waiting.splice(0);
-      s.streams -= waiting.length;
-      for (const a of waiting) this.take(a);
+      for (const a of s.waiting.splice(0)) {
+        a.release();
+        this.take(a);
+      }
     });
     session.on("error", (err: Error) => {
       s.failure ??= `${err.message}`;
@@ -164,6 +183,7 @@ export class H2Forwarder implements Forwarder, AttemptHost {
   constructor(opts: H2ForwarderOptions = {}) {
     this.opts = {
       sessions: opts.sessions ?? H2_SESSIONS,
+      perClient: opts.perClient ?? 0,
       streamsPerSession: opts.streamsPerSession ?? H2_STREAMS_PER_SESSION,
       connectTimeoutMs: opts.connectTimeoutMs ?? H2_CONNECT_TIMEOUT_MS,
       idleMs: opts.idleMs ?? H2_UPSTREAM_IDLE_MS,
