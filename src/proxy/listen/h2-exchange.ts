@@ -154,10 +154,10 @@ export class H2Response implements H2Sink {
     if (!this.stream.destroyed) this.stream.close(code);
   }
 
-  destroy(err?: Error): this {
+  /** The answer is cut: the client's stream is reset (INTERNAL_ERROR), HTTP/2's cut connection. */
+  destroy(_err?: Error): this {
     this.over = true;
     if (!this.stream.destroyed) this.stream.close(constants.NGHTTP2_INTERNAL_ERROR);
-    void err;
     return this;
   }
 

@@ -1,4 +1,4 @@
-// The listener stage: an HTTP/1.1 server with the edge limits every proxy port applies, in-flight tracking and drain; it never routes.
+// The listener stage: an HTTP/1.1 server (HTTP/2 on the same port through listen/h2.ts) with the edge limits every proxy port applies, in-flight tracking and drain; it never routes.
 import { createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "../../telemetry/logger.js";
