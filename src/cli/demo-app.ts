@@ -12,6 +12,7 @@ interface DemoAppFlags {
   configLabel?: string;
   forward?: string[];
   failRatio: number;
+  protocol: "http" | "grpc";
 }
 
 /** `--fail-ratio`: a share 0..1. */
@@ -20,6 +21,11 @@ function parseRatio(value: string): number {
   if (value.trim() === "" || !Number.isFinite(n) || n < 0 || n > 1)
     throw new InvalidArgumentError("expected a share from 0 to 1, e.g. 0.5.");
   return n;
+}
+
+function parseProtocol(value: string): "http" | "grpc" {
+  if (value === "http" || value === "grpc") return value;
+  throw new InvalidArgumentError("expected http or grpc");
 }
 
 function parseUrl(value: string): string {
@@ -74,9 +80,18 @@ export function register(program: Command): void {
         .argParser(parseRatio)
         .default(0),
     )
+    .addOption(
+      envOption(
+        "--protocol <P>",
+        "http (HTTP/1.1, GET /) or grpc (proto/echo.proto's Echo.Unary over h2c)",
+      )
+        .argParser(parseProtocol)
+        .default("http"),
+    )
     .action(async (o: DemoAppFlags) => {
-      const [{ parseForward, startDemoApp }, { logger }] = await Promise.all([
+      const [{ parseForward, startDemoApp }, { startGrpcDemoApp }, { logger }] = await Promise.all([
         import("../demo/app.js"),
+        import("../demo/grpc-app.js"),
         import("../telemetry/logger.js"),
       ]);
       const forward = parseForward(o.forward ?? ["traceparent"]);
@@ -95,7 +110,8 @@ export function register(program: Command): void {
         process.exitCode = 1;
         return;
       }
-      const app = await startDemoApp({
+      const start = o.protocol === "grpc" ? startGrpcDemoApp : startDemoApp;
+      const app = await start({
         name: o.name,
         tag: o.tag ?? null,
         host: o.host,

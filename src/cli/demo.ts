@@ -9,6 +9,7 @@ interface DemoFlags {
   grpcPort: number;
   httpPort: number;
   mode: "content" | "ratio";
+  protocol: "http" | "grpc";
   weight?: number;
   check?: number;
   basePort?: number;
@@ -55,6 +56,14 @@ export function register(program: Command): void {
       new Option("--mode <MODE>", "content: header 'canary: gray' picks the lane; ratio: a share")
         .choices(["content", "ratio"])
         .default("content"),
+    )
+    .addOption(
+      new Option(
+        "--protocol <P>",
+        "http: the apps speak HTTP/1.1; grpc: they are gRPC services (proto/echo.proto) forwarding only traceparent, called through the gateway over HTTP/2",
+      )
+        .choices(["http", "grpc"])
+        .default("http"),
     )
     .addOption(
       new Option("--weight <PERCENT>", "ratio mode: the gray lane's share [30]").argParser(
@@ -105,6 +114,7 @@ export function register(program: Command): void {
         grpcPort: { port: o.grpcPort, given: given("grpcPort") },
         httpPort: { port: o.httpPort, given: given("httpPort") },
         mode: o.mode,
+        protocol: o.protocol,
         weight: o.weight ?? null,
         check: o.check ?? null,
         basePort: o.basePort ?? null,

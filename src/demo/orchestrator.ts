@@ -6,16 +6,18 @@ import { isAbsolute, join, relative } from "node:path";
 import { performance } from "node:perf_hooks";
 import { ensureSecrets } from "../control-plane/secrets.js";
 import { signToken } from "../control-plane/tokens.js";
-import { formatTally, runCheck, tallyOk } from "./check.js";
+import { formatTally, runCheck, type Tally, tallyOk } from "./check.js";
 import { type Child, ChildSet, CLI_PATH, type ExitStatus } from "./children.js";
+import { grpcChains, runGrpcCheck } from "./grpc-check.js";
 import { choosePorts, type PortWish } from "./ports.js";
 import {
   applyScenario,
   CLOSED_LANE_FILE,
   type DemoMode,
+  type DemoProtocol,
   EXAMPLES_DIR,
   loadScenario,
-  MODE_FILES,
+  scenarioFiles,
 } from "./scenario.js";
 import {
   CANARY_HEADER,
@@ -34,6 +36,8 @@ export interface DemoOptions {
   /** The gateway's port (default 8080 in the CLI). */
   gatewayPort: number;
   mode: DemoMode;
+  /** `grpc`: the apps are gRPC services (proto/echo.proto) and the calls gRPC; default http. */
+  protocol?: DemoProtocol;
   /** Ratio mode: the gray lane's weight; null = the example's. */
   weight: number | null;
   /** Send this many requests, print the shares, and stop; null = run until `signal`. */
@@ -81,7 +85,8 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     o.err(`${chosen.message}\n`);
     return 1;
   }
-  const scenario = loadScenario(o.mode, o.weight);
+  const protocol = o.protocol ?? "http";
+  const scenario = loadScenario(o.mode, o.weight, EXAMPLES_DIR, protocol);
   if (!scenario.ok) {
     o.err(`${scenario.message}\n`);
     return 1;
@@ -119,11 +124,11 @@ export async function runDemo(o: DemoOptions): Promise<number> {
   setMaxListeners(64, signal); // one listener per process while waiting for them
   const server = `http://127.0.0.1:${ports.http}`;
   const gateway = `http://127.0.0.1:${ports.gateway}`;
-  const plan = (o.adjustPlan ?? ((p: DemoPlan) => p))(demoPlan(ports, dirs));
+  const plan = (o.adjustPlan ?? ((p: DemoPlan) => p))(demoPlan(ports, dirs, protocol === "grpc"));
   const count = 1 + plan.apps.length + plan.proxies.length;
 
   o.out(
-    `lanemesh demo (mode ${o.mode}${o.mode === "ratio" && o.weight !== null ? `, weight ${o.weight}` : ""}): ` +
+    `lanemesh demo (${protocol === "grpc" ? "gRPC, " : ""}mode ${o.mode}${o.mode === "ratio" && o.weight !== null ? `, weight ${o.weight}` : ""}): ` +
       `starting ${count} processes; their logs and pids are in ${logDir}\n`,
   );
   for (const note of chosen.notes) o.out(`${note}\n`);
@@ -146,11 +151,14 @@ export async function runDemo(o: DemoOptions): Promise<number> {
     const seconds = ((performance.now() - t0) / 1000).toFixed(1);
     o.out(
       `${count} processes up, ${want.sidecars + 1} proxies at version ${synced.version} in ${seconds} s ` +
-        `(applied ${MODE_FILES[o.mode].map((f) => `examples/${f}`).join(" + ")})\n\n`,
+        `(applied ${scenarioFiles(o.mode, protocol)
+          .map((f) => `examples/${f}`)
+          .join(" + ")})\n\n`,
     );
-    await showChains(o, gateway);
+    if (protocol === "grpc") o.out(await grpcChains(ports.gateway, CANARY_HEADER));
+    else await showChains(o, gateway);
     if (o.check !== null) {
-      code = await check(o, gateway, signal, o.check);
+      code = await check(o, gateway, signal, o.check, protocol === "grpc" ? ports.gateway : null);
     } else {
       const announced = o.announce?.(server, `127.0.0.1:${ports.grpc}`, secrets.adminToken) ?? {
         ok: false,
@@ -231,21 +239,21 @@ async function check(
   gateway: string,
   signal: AbortSignal,
   requests: number,
+  /** The gateway's port when the calls are gRPC. */
+  grpcPort: number | null,
 ): Promise<number> {
   const content = o.mode === "content";
   o.out(
-    `check: ${requests} requests to ${gateway}${DEMO_PATH}, ${CHECK_CONCURRENCY} at a time` +
+    `check: ${requests} ${grpcPort === null ? `requests to ${gateway}${DEMO_PATH}` : `gRPC calls to 127.0.0.1:${grpcPort} lanemesh.demo.Echo/Unary`}, ${CHECK_CONCURRENCY} at a time` +
       `${content ? `, every other one with '${CANARY_HEADER.name}: ${CANARY_HEADER.value}'` : ""}\n`,
   );
   const t = performance.now();
-  const tally = await runCheck({
-    origin: gateway,
-    path: DEMO_PATH,
-    requests,
-    concurrency: CHECK_CONCURRENCY,
-    ...(content ? { header: { ...CANARY_HEADER, lane: "gray" } } : {}),
-    signal,
-  });
+  const header = content ? { header: { ...CANARY_HEADER, lane: "gray" } } : {};
+  const common = { requests, concurrency: CHECK_CONCURRENCY, ...header, signal };
+  const tally: Tally =
+    grpcPort === null
+      ? await runCheck({ origin: gateway, path: DEMO_PATH, ...common })
+      : await runGrpcCheck({ gatewayPort: grpcPort, ...common });
   o.out(formatTally(tally, { contentMode: content }));
   o.out(`took ${((performance.now() - t) / 1000).toFixed(1)} s\n\n`);
   return tallyOk(tally) ? 0 : 1;
@@ -268,7 +276,7 @@ function drawFor(weight: number, inside: boolean): string {
  * ` --server URL`.
  */
 export function demoHints(
-  o: Pick<DemoOptions, "mode" | "weight">,
+  o: Pick<DemoOptions, "mode" | "weight" | "protocol">,
   ports: DemoPorts,
   server: string,
 ): string {
@@ -280,7 +288,16 @@ export function demoHints(
     return `  lanemesh ${verb}${server}${rest.length > 0 ? ` ${rest.join(" ")}` : ""}`;
   };
   const lines = ["Try this (the demo runs until Ctrl-C):"];
-  if (o.mode === "content") {
+  if (o.protocol === "grpc") {
+    const call = `grpcurl -plaintext -import-path proto -proto echo.proto -d '{"text":"x"}'`;
+    const target = `127.0.0.1:${ports.gateway} lanemesh.demo.Echo/Unary`;
+    lines.push(
+      `  ${call} ${target}`,
+      `  ${call} -H '${h.name}: ${h.value}' ${target}`,
+      lm("get lanes"),
+      lm(`explain -H '${h.name}: ${h.value}' /lanemesh.demo.Echo/Unary`),
+    );
+  } else if (o.mode === "content") {
     lines.push(
       `  curl ${url}`,
       `  curl -H '${h.name}: ${h.value}' ${url}`,

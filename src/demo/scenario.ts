@@ -9,12 +9,20 @@ import { callServer } from "../control-plane/api-client.js";
 export const EXAMPLES_DIR = fileURLToPath(new URL("../../../examples/", import.meta.url));
 
 export type DemoMode = "content" | "ratio";
+export type DemoProtocol = "http" | "grpc";
 
 /** The example files each mode applies, in order. */
 export const MODE_FILES: Record<DemoMode, readonly string[]> = {
   content: ["mall-routes.yaml", "mall-content.yaml"],
   ratio: ["mall-routes.yaml", "mall-ratio.yaml"],
 };
+
+/** The files a mode applies; over gRPC the route takes the gRPC service's paths. */
+export function scenarioFiles(mode: DemoMode, protocol: DemoProtocol): readonly string[] {
+  const files = MODE_FILES[mode];
+  if (protocol === "http") return files;
+  return files.map((f) => (f === "mall-routes.yaml" ? "mall-routes-grpc.yaml" : f));
+}
 
 /** The example that closes the gray lane (shown in the demo's "try this"). */
 export const CLOSED_LANE_FILE = "mall-gray-closed.yaml";
@@ -25,9 +33,14 @@ export type Loaded = { ok: true; docs: RawDocument[] } | { ok: false; message: s
  * Parse the mode's example files; with `weight`, every ratio Lane gets that weight (replacing a
  * per-route `weights`). Errors name the file and document, as `lanemesh apply` prints them.
  */
-export function loadScenario(mode: DemoMode, weight: number | null, dir = EXAMPLES_DIR): Loaded {
+export function loadScenario(
+  mode: DemoMode,
+  weight: number | null,
+  dir = EXAMPLES_DIR,
+  protocol: DemoProtocol = "http",
+): Loaded {
   const docs: RawDocument[] = [];
-  for (const name of MODE_FILES[mode]) {
+  for (const name of scenarioFiles(mode, protocol)) {
     const file = `${dir}${name}`;
     let text: string;
     try {

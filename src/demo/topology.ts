@@ -144,7 +144,7 @@ const HOST = "127.0.0.1";
 const DRAIN_SECONDS = "1";
 
 /** Every process of the demo, with its flags. */
-export function demoPlan(ports: DemoPorts, dirs: DemoDirs): DemoPlan {
+export function demoPlan(ports: DemoPorts, dirs: DemoDirs, grpc = false): DemoPlan {
   const controlPlane: ProcessSpec = {
     name: "control-plane",
     args: [
@@ -206,6 +206,7 @@ export function demoPlan(ports: DemoPorts, dirs: DemoDirs): DemoPlan {
         ...(a.configLabel === null ? [] : ["--config-label", a.configLabel]),
         "--forward",
         "traceparent",
+        ...(grpc ? ["--protocol", "grpc"] : []),
       ],
       ready: { kind: "listening", port: p.app },
     });

@@ -1,6 +1,6 @@
 // The gateway's listener (client → mesh): classify by the lane rules, strip what the client claimed, start the trace, then pick and forward; it never trusts the client's tag unless told to.
 
-import type { IncomingMessage } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import { entryLane, keepsTrace } from "../lane/classify.js";
 import {
   type EntryTraces,
@@ -11,6 +11,7 @@ import {
 import { type IncomingLike, requestViewFromIncoming } from "../lane/rules/view.js";
 import type { LiveConfig } from "../live/live-config.js";
 import { noRoute } from "./errors.js";
+import type { RequestLike } from "./exchange.js";
 import { upstreamHeaders } from "./headers.js";
 import type { ServiceHop } from "./hop.js";
 import type { ExchangeHandler } from "./listen/listener.js";
@@ -35,13 +36,13 @@ import { splitRequestTarget } from "./route.js";
 /** The request as the lane rules see it, with its normalized target (headers read on demand). */
 class NormalizedRequest implements IncomingLike {
   constructor(
-    private readonly req: IncomingMessage,
+    private readonly req: RequestLike,
     readonly url: string,
   ) {}
   get method(): string | undefined {
     return this.req.method;
   }
-  get headers(): IncomingMessage["headers"] {
+  get headers(): IncomingHttpHeaders {
     return this.req.headers;
   }
 }

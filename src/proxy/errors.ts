@@ -1,6 +1,7 @@
 // The proxy's own failures as typed errors with stable codes, and the one place that turns them into HTTP responses; it never decides when to fail.
 import type { Socket } from "node:net";
 import type { BadTagReason } from "../lane/propagation/index.js";
+import { GrpcCode, type GrpcStatus, trailersOnly } from "./grpc-status.js";
 
 /*
  * Codes and statuses (every response the proxy makes itself carries `x-lanemesh-error: <code>`
@@ -26,6 +27,11 @@ import type { BadTagReason } from "../lane/propagation/index.js";
  *                                      listener holds its most tunnels; nothing reached the instance
  *                                      (the caller's sidecar retries an idempotent request elsewhere)
  *   LANEMESH_UPSTREAM_TIMEOUT     504  the instance sent no response headers in time
+ *
+ * On a gRPC call (content-type application/grpc*) the same error is a gRPC status instead
+ * (`GRPC_STATUS` below): HTTP 200 with a trailers-only `grpc-status`, `grpc-message` (the cause)
+ * and `x-lanemesh-error: <code>` as metadata, which a gRPC client reads as a status where it
+ * could not read an HTTP error page. HTTP/2 responses carry no `connection` field.
  *
  * UNKNOWN_SERVICE is a 503, not Envoy's 404 "NR": a name with no instance is most often a service
  * whose instances are not registered yet (or all went away), which is a transient condition; a 404
@@ -54,6 +60,32 @@ const STATUS = {
 } as const;
 
 export type ProxyErrorCode = keyof typeof STATUS;
+
+/**
+ * The gRPC status of each code, after gRPC's own HTTP-to-gRPC mapping (doc/http-grpc-status-
+ * mapping.md: 404 → UNIMPLEMENTED, 502/503/504 → UNAVAILABLE) with the finer meaning where the
+ * proxy knows it: OVERLOADED and HEADERS_TOO_LARGE are RESOURCE_EXHAUSTED, a bad tag header
+ * INVALID_ARGUMENT, the timeouts DEADLINE_EXCEEDED. Every UNAVAILABLE is one a gRPC client may
+ * retry (nothing was processed, or the instance went away).
+ */
+export const GRPC_STATUS: Readonly<Record<ProxyErrorCode, GrpcStatus>> = {
+  LANEMESH_BAD_REQUEST: GrpcCode.INTERNAL,
+  LANEMESH_BAD_TAG_HEADER: GrpcCode.INVALID_ARGUMENT,
+  LANEMESH_NO_ROUTE: GrpcCode.UNIMPLEMENTED,
+  LANEMESH_REQUEST_TIMEOUT: GrpcCode.DEADLINE_EXCEEDED,
+  LANEMESH_HEADERS_TOO_LARGE: GrpcCode.RESOURCE_EXHAUSTED,
+  LANEMESH_INTERNAL: GrpcCode.INTERNAL,
+  LANEMESH_UPSTREAM_RESET: GrpcCode.UNAVAILABLE,
+  LANEMESH_UPSTREAM_PROTOCOL: GrpcCode.INTERNAL,
+  LANEMESH_UNKNOWN_SERVICE: GrpcCode.UNAVAILABLE,
+  LANEMESH_NO_ENDPOINT: GrpcCode.UNAVAILABLE,
+  LANEMESH_NO_BASE_ENDPOINT: GrpcCode.UNAVAILABLE,
+  LANEMESH_UPSTREAM_CONNECT: GrpcCode.UNAVAILABLE,
+  LANEMESH_APP_UNAVAILABLE: GrpcCode.UNAVAILABLE,
+  LANEMESH_NOT_READY: GrpcCode.UNAVAILABLE,
+  LANEMESH_OVERLOADED: GrpcCode.RESOURCE_EXHAUSTED,
+  LANEMESH_UPSTREAM_TIMEOUT: GrpcCode.DEADLINE_EXCEEDED,
+};
 
 const REASON: Record<number, string> = {
   400: "Bad Request",
@@ -111,11 +143,13 @@ export function errorResponse(err: ProxyError): ErrorResponse {
   return { status: err.status, headers, body };
 }
 
-/** What sendError needs of a response: a Node ServerResponse (or an HTTP/2 compat one) fits. */
+/** What sendError needs of a response: a Node ServerResponse (or an HTTP/2 stream's) fits. */
 export interface ErrorSink {
   readonly headersSent: boolean;
   readonly destroyed: boolean;
-  writeHead(status: number, headers: string[]): unknown;
+  /** Set on a gRPC call's response (listen/h2-exchange.ts): errors are answered as statuses. */
+  readonly grpc?: boolean;
+  writeHead(status: number, headers: string[], endStream?: boolean): unknown;
   end(body?: string): unknown;
   destroy(err?: Error): unknown;
 }
@@ -128,6 +162,14 @@ export function sendError(res: ErrorSink, err: ProxyError): void {
   if (res.destroyed) return;
   if (res.headersSent) {
     res.destroy(err);
+    return;
+  }
+  if (res.grpc === true) {
+    res.writeHead(
+      200,
+      trailersOnly(GRPC_STATUS[err.code], err.message, PROXY_ERROR_HEADER, err.code),
+      true,
+    );
     return;
   }
   const r = errorResponse(err);

@@ -1,13 +1,16 @@
 // One request's state on its way through a proxy, each part written by the one stage named beside it; it decides nothing and records nothing.
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import type { Readable } from "node:stream";
 import type { Picker } from "../balancer/picker.js";
 import type { Endpoint } from "../config/types.js";
 import type { Compiled } from "../live/compiled.js";
+import type { ErrorSink } from "./errors.js";
 import type {
   Forwarder,
   ForwardJob,
   ForwardOutcome,
+  H2Sink,
+  ResponseSink,
   Tunnel,
   Upstream,
 } from "./forward/contract.js";
@@ -29,6 +32,31 @@ import type { RequestFacts } from "./listen/edge.js";
  * | hop                               | the hop (hop.ts), once its first pick succeeded  |
  * | recorded, error, fallback         | the Recorder (record.ts)                         |
  */
+
+/**
+ * What the stages read of a request: a Node IncomingMessage, or an HTTP/2 stream's request
+ * (listen/h2-exchange.ts: pseudo-headers kept out of `rawHeaders`, `:authority` as `host`).
+ */
+export interface RequestLike {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly rawHeaders: string[];
+  readonly headers: IncomingHttpHeaders;
+  /** The whole body was received. */
+  readonly complete: boolean;
+  readonly socket: { readonly remoteAddress?: string | undefined };
+}
+
+/** What the stages and the Recorder write to: a Node ServerResponse, or an HTTP/2 stream's. */
+export interface ResponseLike extends ResponseSink, ErrorSink {
+  statusCode: number;
+  readonly headersSent: boolean;
+  readonly destroyed: boolean;
+  writeHead(status: number, headers: string[]): unknown;
+  setHeader(name: string, value: string): unknown;
+  end(body?: string): unknown;
+  destroy(err?: Error): unknown;
+}
 
 export const UNKNOWN_SERVICE = "unknown";
 const NO_HEADERS: string[] = [];
@@ -111,11 +139,19 @@ export class Exchange implements ForwardJob, RequestFacts {
 
   /** An Upgrade request: its connection, for the tunnel (listener.ts, forward/h1/tunnel.ts). */
   tunnel: Tunnel | null = null;
+  /** An HTTP/2 request: its stream's response (the same object as `res`; listen/h2.ts). */
+  h2: H2Sink | null = null;
+  /** A gRPC call (content-type application/grpc*): the proxy's own errors are gRPC statuses. */
+  grpc = false;
+  /** HTTP/2: body bytes an attempt took and kept for the next one (forward/contract.ts). */
+  replay: Buffer[] | null = null;
 
   constructor(
-    readonly req: IncomingMessage,
-    readonly res: ServerResponse,
+    readonly req: RequestLike,
+    readonly res: ResponseLike,
     readonly recorder: ExchangeLog,
+    /** Where the body is read from: the IncomingMessage itself, or the HTTP/2 stream. */
+    private readonly source: Readable,
   ) {
     this.method = req.method ?? "GET";
   }
@@ -127,7 +163,7 @@ export class Exchange implements ForwardJob, RequestFacts {
   prepare(path: string, headers: string[], flow: Flow, interceptAppUnavailable: boolean): void {
     this.path = path;
     this.headers = headers;
-    this.body = this.hasBody ? this.req : null;
+    this.body = this.hasBody ? this.source : null;
     this.interceptAppUnavailable = interceptAppUnavailable;
     this.flow = flow;
   }

@@ -11,9 +11,11 @@ import { logger } from "../telemetry/logger.js";
 import { followConfig, openProxy, type ProxyBaseOptions } from "./assemble.js";
 import { entryHandler } from "./entry.js";
 import { H1Forwarder } from "./forward/h1/forwarder.js";
+import { H2Forwarder } from "./forward/h2/forwarder.js";
+import { ByProtocol } from "./forward/select.js";
 import type { ProxyHandle, ProxyState } from "./handle.js";
 import { ServiceHop } from "./hop.js";
-import { gatewayForwarder, limitsOf, listenerLimits } from "./limits.js";
+import { gatewayForwarder, h2ForwarderFor, limitsOf, listenerLimits } from "./limits.js";
 import { refuseInsecureParser } from "./listen/listener.js";
 import { Recorder } from "./record.js";
 
@@ -38,7 +40,10 @@ export async function startGateway(opts: GatewayOptions): Promise<ProxyHandle> {
   const access = opts.accessLog ? logger("access", { gateway: opts.gateway }) : null;
   const state: ProxyState = { draining: false };
   const limits = limitsOf(opts.limits);
-  const forwarder = new H1Forwarder(gatewayForwarder(limits));
+  const forwarder = new ByProtocol(
+    new H1Forwarder(gatewayForwarder(limits)),
+    new H2Forwarder(h2ForwarderFor("gateway")),
+  );
   const recorder = new Recorder(opts.metrics, "gateway", access, log);
   const metrics = opts.metrics;
   const { ejector, unsubscribe } = followConfig(opts, forwarder, log);

@@ -3,12 +3,13 @@ import { PROXY_ERROR_HEADER } from "./errors.js";
 
 /*
  * Removed from requests: Connection and every field it names, Keep-Alive, Proxy-Connection, TE,
- * Transfer-Encoding (the forwarder re-frames bodies), Upgrade, Trailer (trailers are not
- * forwarded), HTTP2-Settings, Expect (Node's server already answered `100 Continue` to the
+ * Transfer-Encoding (the forwarder re-frames bodies), Upgrade, Trailer (request trailers are not
+ * forwarded over HTTP/1.1), HTTP2-Settings, Expect (Node's server already answered `100 Continue` to the
  * client, the body follows without waiting) and Proxy-Authorization (credentials meant for a
  * proxy, i.e. for us).
  * Removed from responses: Connection and what it names, Keep-Alive, Proxy-Connection, TE,
- * Transfer-Encoding, Upgrade, Trailer.
+ * Transfer-Encoding, Upgrade. `Trailer` stays: response trailers are passed on (h1/connection.ts
+ * adds them to the chunked answer; HTTP/2 carries them as a trailing HEADERS frame).
  * X-Forwarded-For: the gateway and the inbound side append the peer address (client, resp. the
  * caller's sidecar); the outbound side does not (its peer is the local app on loopback).
  * X-Forwarded-Proto: the gateway overwrites it with `http` (the client's value is not trusted);
@@ -22,10 +23,15 @@ const RESPONSE_HOP = new Set([
   "te",
   "transfer-encoding",
   "upgrade",
-  "trailer",
 ]);
 
-const REQUEST_HOP = new Set([...RESPONSE_HOP, "http2-settings", "expect", "proxy-authorization"]);
+const REQUEST_HOP = new Set([
+  ...RESPONSE_HOP,
+  "trailer",
+  "http2-settings",
+  "expect",
+  "proxy-authorization",
+]);
 
 const XFF = "x-forwarded-for";
 const XFP = "x-forwarded-proto";

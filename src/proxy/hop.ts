@@ -14,7 +14,9 @@ import type { Recorder } from "./record.js";
  * busy past the pending bound or timeout) is retried ONCE, for idempotent methods only (GET HEAD
  * OPTIONS TRACE PUT DELETE), on `pick(tag, exclude = the failed instance)`: another instance of
  * the same tag, else base (counted as a fallback). A request whose body was (even partly) sent is
- * never retried: bodies are streamed, never buffered, so they cannot be replayed.
+ * never retried: bodies are streamed, never buffered, so they cannot be replayed. HTTP/2 (gRPC)
+ * requests of any method follow the same rule, with the first 64 KiB of body kept for a replay
+ * (`retriable` below).
  */
 
 const FAILURE_CODE: Record<Exclude<ForwardFailureKind, "aborted">, ProxyErrorCode> = {
@@ -27,6 +29,16 @@ const FAILURE_CODE: Record<Exclude<ForwardFailureKind, "aborted">, ProxyErrorCod
   overloaded: "LANEMESH_OVERLOADED",
   "client-timeout": "LANEMESH_REQUEST_TIMEOUT",
 };
+
+/**
+ * May a failed attempt of `x` go to another instance? An idempotent method, or any HTTP/2
+ * request (gRPC calls are POSTs): an HTTP/2 outcome is retryable only when the instance did not
+ * process the stream and its body is kept whole for the replay (forward/h2/attempt.ts), as gRPC's
+ * own transparent retry does.
+ */
+function retriable(x: Exchange): boolean {
+  return x.h2 !== null || isIdempotent(x.method);
+}
 
 export function noInstance(
   code: "LANEMESH_NO_ENDPOINT" | "LANEMESH_NO_BASE_ENDPOINT",
@@ -83,7 +95,7 @@ export class ServiceHop implements Flow {
     }
     if (first.fallback && tag !== null) this.recorder.fallback(x, service, tag, c);
     x.hop = new HopAttempts(picker, first.endpoint, c);
-    x.prepare(path, headers, this, isIdempotent(x.method));
+    x.prepare(path, headers, this, retriable(x));
     x.sendTo(this.forwarder, first.endpoint, first.endpoint.tag);
   }
 
@@ -92,7 +104,7 @@ export class ServiceHop implements Flow {
     if (hop === null) return;
     if (this.outcomes !== null) this.outcomes.observe(hop.current, outcome);
     if (outcome.ok) return;
-    if (outcome.retryable && !hop.retried && isIdempotent(x.method)) {
+    if (outcome.retryable && !hop.retried && retriable(x)) {
       const first = hop.first;
       const second = hop.picker.pick(x.wanted, first);
       if (

@@ -65,7 +65,7 @@ class AppHop implements Flow {
     if (outcome.ok || outcome.kind === "aborted") return;
     const unavailable =
       outcome.kind === "connect" ||
-      (outcome.kind === "reset" && outcome.retryable && isIdempotent(x.method));
+      (outcome.kind === "reset" && outcome.retryable && (x.h2 !== null || isIdempotent(x.method)));
     const code = unavailable ? "LANEMESH_APP_UNAVAILABLE" : FAILURE_CODE[outcome.kind];
     const detail = unavailable
       ? `app ${this.deps.app} is unavailable: ${outcome.detail}`

@@ -7,6 +7,11 @@ import {
   PENDING_TIMEOUT_MS,
 } from "./forward/h1/forwarder.js";
 import {
+  H2_SESSIONS,
+  H2_STREAMS_PER_SESSION,
+  type H2ForwarderOptions,
+} from "./forward/h2/forwarder.js";
+import {
   type ListenerLimits,
   MAX_TUNNELS,
   SEND_TIMEOUT_MS,
@@ -90,6 +95,20 @@ export function outboundForwarder(l: ProxyLimits): H1ForwarderOptions {
 export function inboundForwarder(l: ProxyLimits): H1ForwarderOptions {
   const n = l.connectionsPerInstance;
   return { ...common(l), connections: n + l.clientReserve, perClient: n };
+}
+
+/**
+ * HTTP/2 streams to one instance, per side, the same shape as above: the gateway keeps a quarter
+ * of an instance's 800 streams out of any one client's reach (600 each); the inbound side has
+ * 1,000 streams to its app and lets each caller (a proxy with 800 of its own) hold 800; the
+ * outbound side has no share. A client past its share is answered LANEMESH_OVERLOADED at once
+ * (HTTP/2 has no wait queue: its streams are cheap to refuse and the client may retry).
+ */
+export function h2ForwarderFor(side: "gateway" | "inbound" | "outbound"): H2ForwarderOptions {
+  const streams = H2_SESSIONS * H2_STREAMS_PER_SESSION;
+  if (side === "gateway") return { perClient: (streams * 3) / 4 };
+  if (side === "inbound") return { sessions: H2_SESSIONS + 2, perClient: streams };
+  return {};
 }
 
 export function listenerLimits(l: ProxyLimits): ListenerLimits {

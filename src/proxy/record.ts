@@ -72,7 +72,7 @@ export class Recorder implements ExchangeLog {
 
   /** Start bookkeeping for a request; `closed` is called by the listener when it closes. */
   track(req: IncomingMessage, res: ServerResponse): Exchange {
-    return new Exchange(req, res, this);
+    return new Exchange(req, res, this, req);
   }
 
   /** The response head is being written with `status`. */
@@ -120,6 +120,11 @@ export class Recorder implements ExchangeLog {
   /** The exchange was ended because the client stalled. */
   clientTimeout(_x: Exchange, kind: ClientTimeoutKind): void {
     this.metrics.clientTimeouts.inc({ direction: this.direction, kind });
+  }
+
+  /** An HTTP/2 client connection was closed by an abuse bound (listen/h2.ts). */
+  h2Refused(reason: "rapid-reset" | "protocol" | "idle"): void {
+    this.metrics.h2Refused.inc({ direction: this.direction, reason });
   }
 
   /** A tagged request went to a base instance; `wanted` is a label only when `config` knows it. */

@@ -10,10 +10,18 @@ import {
 import { logger } from "../telemetry/logger.js";
 import { followConfig, openProxy, type ProxyBaseOptions } from "./assemble.js";
 import { H1Forwarder } from "./forward/h1/forwarder.js";
+import { H2Forwarder } from "./forward/h2/forwarder.js";
+import { ByProtocol } from "./forward/select.js";
 import type { ProxyHandle, ProxyState } from "./handle.js";
 import { ServiceHop } from "./hop.js";
 import { inboundHandler } from "./inbound.js";
-import { inboundForwarder, limitsOf, listenerLimits, outboundForwarder } from "./limits.js";
+import {
+  h2ForwarderFor,
+  inboundForwarder,
+  limitsOf,
+  listenerLimits,
+  outboundForwarder,
+} from "./limits.js";
 import { type InterceptConfig, SidecarInterception } from "./listen/intercept-sidecar.js";
 import { type Listener, refuseInsecureParser } from "./listen/listener.js";
 import { outboundHandler } from "./outbound.js";
@@ -56,8 +64,14 @@ export async function startSidecar(opts: SidecarOptions): Promise<ProxyHandle> {
   const access = opts.accessLog ? logger("access", { app: opts.app }) : null;
   const state: ProxyState = { draining: false };
   const limits = limitsOf(opts.limits);
-  const toApp = new H1Forwarder(inboundForwarder(limits));
-  const toServices = new H1Forwarder(outboundForwarder(limits));
+  const toApp = new ByProtocol(
+    new H1Forwarder(inboundForwarder(limits)),
+    new H2Forwarder(h2ForwarderFor("inbound")),
+  );
+  const toServices = new ByProtocol(
+    new H1Forwarder(outboundForwarder(limits)),
+    new H2Forwarder(h2ForwarderFor("outbound")),
+  );
   const inboundLog = logger("inbound", { app: opts.app });
   const outboundLog = logger("outbound", { app: opts.app });
   const inboundRecorder = new Recorder(opts.metrics, "inbound", access, inboundLog);

@@ -59,6 +59,13 @@ export class ProxyMetrics {
     ["direction", "kind"],
   );
 
+  readonly h2Refused = counter(
+    this.registry,
+    "lanemesh_http2_refused_total",
+    "HTTP/2 client connections closed by the proxy's abuse bounds, by direction and reason: rapid-reset (streams reset faster than the bound), protocol (the session failed: CONTINUATION flood, header list over the bound, too many refused streams or invalid frames), idle (no stream for the idle timeout).",
+    ["direction", "reason"],
+  );
+
   readonly laneAmbiguous = counter(
     this.registry,
     "lanemesh_lane_ambiguous_total",

@@ -351,6 +351,8 @@ export async function startScenario(
     proxyEnv?: Record<string, string>;
     /** Called with the ports once chosen, before any process starts (to fill a registry). */
     beforeStart?: (ports: Record<AppKey, AppPorts>) => Promise<void> | void;
+    /** Extra arguments of every demo app (e.g. `--protocol grpc`). */
+    appExtra?: string[];
   } = {},
 ): Promise<Scenario> {
   const dir = mkdtempSync(join(tmpdir(), "lanemesh-chain-"));
@@ -377,7 +379,12 @@ export async function startScenario(
   const env = opts.proxyEnv ?? {};
   const common = ["--bind", "127.0.0.1", "--drain-seconds", "1", ...sources];
   const startApp = (k: AppKey, forward: string): Proc => {
-    return procs.spawn(`app ${k}`, [...appArgs(k, ports[k]), "--forward", forward]);
+    return procs.spawn(`app ${k}`, [
+      ...appArgs(k, ports[k]),
+      "--forward",
+      forward,
+      ...(opts.appExtra ?? []),
+    ]);
   };
   const gateway = procs.spawn(
     "gateway",

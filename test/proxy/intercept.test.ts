@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { createServer as createHttpServer } from "node:http";
+import { createServer as createH2Server, connect as h2connect } from "node:http2";
 import { type AddressInfo, connect, createServer, type Server, type Socket } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { LiveConfig } from "../../src/live/live-config.js";
@@ -28,7 +29,9 @@ describe("sniff: is this the start of an HTTP/1.x request?", () => {
     ["unknown method", "HELLO / HTTP/1.1\r\n\r\n", "opaque"],
     ["no such method prefix", "HX", "opaque"],
     ["space in target", "GET /a b HTTP/1.1\r\n\r\n", "opaque"],
-    ["HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "opaque"],
+    ["HTTP/2 preface", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "h2"],
+    ["HTTP/2 preface, partial", "PRI * HTTP/2", "more"],
+    ["PRI, then not the preface", "PRI / HTTP/1.1\r\n\r\n", "opaque"],
     ["bare LF line end", "GET / HTTP/1.1\n\n", "opaque"],
     ["Postgres startup", Buffer.from("0000000804d2162f", "hex"), "opaque"],
     ["TLS ClientHello", Buffer.from("160301020001", "hex"), "opaque"],
@@ -298,6 +301,68 @@ describe("closing a sidecar with --intercept", () => {
   });
 });
 
+describe("HTTP/2 under interception", () => {
+  it("inbound: an h2c connection to the app port takes the lane-aware path (the lane remembered, traceparent added)", async () => {
+    const app = createH2Server();
+    const seen: Record<string, string | string[] | undefined>[] = [];
+    app.on("stream", (stream, headers) => {
+      seen.push(headers);
+      stream.respond({ ":status": 200 });
+      stream.end("ok");
+    });
+    await new Promise<void>((r) => app.listen(0, "127.0.0.1", r));
+    const appPort = (app.address() as AddressInfo).port;
+    const metrics = new ProxyMetrics();
+    const live = new LiveConfig({ gateway: "default" });
+    live.setAll(seedRules(), [], "1");
+    const sidecar = await loopbackSidecar({
+      app: "sc-a",
+      tag: "gray",
+      appPort,
+      live,
+      metrics,
+      intercept: {
+        opaquePorts: [],
+        detectTimeoutMs: 60_000,
+        original: (sock: Socket) =>
+          sock.remoteAddress === "127.0.0.201"
+            ? { address: "127.0.0.1", port: appPort, family: 4 }
+            : null,
+      },
+    });
+    const inbound = sidecar.ports.inbound as number;
+    const client = h2connect(`http://127.0.0.1:${inbound}`, {
+      createConnection: () =>
+        connect({ host: "127.0.0.1", port: inbound, localAddress: "127.0.0.201" }),
+    });
+    client.on("error", () => {});
+    try {
+      const status = await new Promise<number>((resolve, reject) => {
+        const r = client.request({ ":path": "/lanemesh.demo.Echo/Unary", "x-lane-tag": "gray" });
+        r.on("response", (h) => resolve(Number(h[":status"])));
+        r.on("error", reject);
+        r.resume();
+        r.end();
+      });
+      assert.equal(status, 200);
+      assert.equal(seen.at(-1)?.["x-lane-tag"], "gray");
+      assert.match(String(seen.at(-1)?.traceparent), /^00-/, "went through the inbound side");
+      const text = await metrics.registry.metrics();
+      assert.equal(
+        sumMetric(text, "lanemesh_intercepted_connections_total", {
+          direction: "inbound",
+          path: "http",
+        }),
+        1,
+      );
+    } finally {
+      client.destroy();
+      await sidecar.close();
+      await new Promise((r) => app.close(r));
+    }
+  });
+});
+
 describe("a silent connection on a port not listed as opaque", () => {
   it("is piped through once the detection timeout passes (a server-first protocol)", async () => {
     const greet = await greeter();
@@ -310,6 +375,7 @@ describe("a silent connection on a port not listed as opaque", () => {
       opaquePorts: new Set(),
       detectTimeoutMs: 150,
       wantsHttp: () => true,
+      wantsH2: () => true,
       passthroughTo: (d) => ({ host: d.address, port: d.port }),
       log: logger("test"),
       connections: new ProxyMetrics().interceptedConnections,

@@ -123,7 +123,7 @@ describe("upstreamHeaders", () => {
 });
 
 describe("downstreamHeaders", () => {
-  it("drops hop-by-hop fields and what Connection names, flattens repeated fields", () => {
+  it("drops hop-by-hop fields and what Connection names, flattens repeated fields, keeps Trailer", () => {
     assert.deepEqual(
       downstreamHeaders({
         "content-type": "text/plain",
@@ -145,6 +145,8 @@ describe("downstreamHeaders", () => {
         "a=1",
         "set-cookie",
         "b=2",
+        "trailer",
+        "x-t",
         "x-lanemesh-error",
         "LANEMESH_NO_ENDPOINT",
       ],

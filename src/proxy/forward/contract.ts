@@ -5,9 +5,10 @@ import type { Readable } from "node:stream";
 /*
  * A Forwarder owns the connections to upstream instances. This interface is what the listeners
  * use; `h1/forwarder.ts` implements it over its own HTTP/1.1 connection pools (Node's llhttp
- * parser, see h1/parser.ts). An HTTP/2 (h2c, gRPC) forwarder goes beside it in `h2/` and
- * implements the same call with its own sessions: the request path above does not change, only
- * which Forwarder a listener is built with (chosen per service or per endpoint metadata later).
+ * parser, see h1/parser.ts), `h2/forwarder.ts` over pools of HTTP/2 sessions (prior-knowledge
+ * h2c). `select.ts` picks one per request: a request that came over HTTP/2 (its `h2` sink is set)
+ * goes to the instance over HTTP/2, any other over HTTP/1.1; the request path above does not
+ * change.
  */
 
 /** Where to send: an instance's address as discovery gave it (for a sidecar, its inbound port). */
@@ -22,12 +23,26 @@ export interface ResponseSink {
   readonly writableFinished: boolean;
   readonly destroyed: boolean;
   writeHead(status: number, headers: string[]): unknown;
+  /** HTTP/1.1: trailers sent with the end of a chunked response (Node's ServerResponse has it). */
+  addTrailers?(trailers: [string, string][]): unknown;
   write(chunk: Uint8Array): boolean;
   end(): unknown;
   destroy(err?: Error): unknown;
   on(event: "drain" | "close", listener: () => void): unknown;
   once(event: "drain" | "close", listener: () => void): unknown;
   off(event: "drain" | "close", listener: () => void): unknown;
+}
+
+/**
+ * What an HTTP/2 client's stream adds to a ResponseSink: END_STREAM on the head (a trailers-only
+ * answer, as gRPC errors are), trailers, and a reset passed on with its code.
+ */
+export interface H2Sink extends ResponseSink {
+  writeHead(status: number, headers: string[], endStream?: boolean): unknown;
+  /** Flat [name, value, ...] trailers, sent when the response ends. */
+  setTrailers(trailers: string[]): void;
+  /** Reset the client's stream with an HTTP/2 error code (RST_STREAM). */
+  reset(code: number): void;
 }
 
 /** An Upgrade request (WebSocket): the client's connection, taken over once the answer comes. */
@@ -63,6 +78,11 @@ export interface ForwardCall {
   readonly res: ResponseSink;
   /** Set for an Upgrade request: the forwarder opens a tunnel (h1/tunnel.ts) instead. */
   readonly tunnel?: Tunnel | null;
+  /**
+   * Set for a request that came over HTTP/2 (the same object as `res`): it goes to the instance
+   * over HTTP/2 (select.ts), and trailers and resets pass through it.
+   */
+  readonly h2?: H2Sink | null;
   /** Called once, right after the response head was written to `res`. */
   onHead(status: number): void;
   /** Called when the attempt ends because the client's request body stalled (for metrics). */
@@ -116,6 +136,12 @@ export type ForwardOutcome =
 export interface ForwardJob extends ForwardCall {
   /** Called exactly once, with what `forward` would resolve to. */
   settle(outcome: ForwardOutcome): void;
+  /**
+   * HTTP/2: the request body bytes an attempt already took from `body` and kept (all of them,
+   * at most the h2 forwarder's replay limit), written first by the next attempt; null when none
+   * were taken. Only the forwarder writes it; a retryable h2 outcome means it is complete.
+   */
+  replay?: Buffer[] | null;
 }
 
 export interface Forwarder {

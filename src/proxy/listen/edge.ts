@@ -113,3 +113,19 @@ export function checkFraming(rawHeaders: readonly string[], maxHeaders: number):
     hasBody: false,
   });
 }
+
+/** True when the Upgrade value names h2c among its protocols (`h2c`, `websocket, h2c`). */
+export function namesH2c(protocol: string): boolean {
+  for (const token of protocol.split(",")) if (token.trim().toLowerCase() === "h2c") return true;
+  return false;
+}
+
+/** The Upgrade header's value as received (the last one when repeated). */
+export function upgradeProtocol(raw: readonly string[]): string {
+  let value = "";
+  for (let i = 0; i < raw.length - 1; i += 2) {
+    const name = raw[i] as string;
+    if (name.length === 7 && name.toLowerCase() === "upgrade") value = raw[i + 1] as string;
+  }
+  return value;
+}

@@ -71,6 +71,7 @@ export class SidecarInterception {
                 return outboundTarget(head.target, head.host, c).ok;
               }
             : (_head, dst) => dst.port === appPort,
+        wantsH2: (dst) => direction === "inbound" && dst.port === appPort,
         passthroughTo:
           direction === "outbound"
             ? (dst) => ({ host: dst.address, port: dst.port })

@@ -4,6 +4,7 @@ import { connect, isIPv4, type Server, type Socket } from "node:net";
 import { networkInterfaces } from "node:os";
 import type { Counter } from "prom-client";
 import type { Logger } from "../../telemetry/logger.js";
+import { H2_PREFACE } from "./h2.js";
 import { MAX_HEADER_BYTES } from "./listener.js";
 import type { OriginalDestination, OriginalDestinationReader } from "./original-dst.js";
 
@@ -17,9 +18,12 @@ import type { OriginalDestination, OriginalDestinationReader } from "./original-
  * 2. A port of `opaquePorts` (server-speaks-first protocols such as MySQL or SMTP, whose client
  *    waits for the server): piped through at once.
  * 3. Otherwise the first bytes are read until they decide: not the start of an HTTP/1.0 or 1.1
- *    request line (a Postgres startup message, a TLS ClientHello, HTTP/2's preface) → piped
- *    through; a whole request head → `wantsHttp(head)` decides (outbound: the Host names a mesh
- *    service; inbound: the app port) → HTTP server, else piped through. No byte within
+ *    request line (a Postgres startup message, a TLS ClientHello) → piped through; a whole
+ *    request head → `wantsHttp(head)` decides (outbound: the Host names a mesh service; inbound:
+ *    the app port) → HTTP server, else piped through; HTTP/2's preface → `wantsH2` decides
+ *    (inbound: the app port, so gRPC calls to the app take the lane-aware path; outbound: never,
+ *    the target service is in HPACK-coded headers the front does not read) → the listener's
+ *    HTTP/2 server, else piped through. No byte within
  *    `detectTimeoutMs` → piped through (a server-first protocol on a port not listed).
  *
  * "Piped through": one TCP connection to `passthroughTo(destination)`, the bytes read so far
@@ -50,6 +54,8 @@ export interface RequestHead {
 export type Sniffed =
   | { kind: "more" }
   | { kind: "opaque" }
+  /** HTTP/2's connection preface (prior-knowledge h2c). */
+  | { kind: "h2" }
   /** An HTTP/1.x request; `head` is null when its header section is not complete yet. */
   | { kind: "http"; head: RequestHead | null };
 
@@ -67,6 +73,11 @@ const startsAny = (text: string, candidates: readonly string[]): boolean =>
  * With `complete`, a request whose head is still partial counts as HTTP with `head` null.
  */
 export function sniff(buf: Buffer, complete = false): Sniffed {
+  const n = Math.min(buf.length, H2_PREFACE.length);
+  if (n > 1 && buf.compare(H2_PREFACE, 0, n, 0, n) === 0) {
+    if (n === H2_PREFACE.length) return { kind: "h2" };
+    return complete ? { kind: "opaque" } : { kind: "more" };
+  }
   const lineEnd = buf.indexOf(10);
   const line = buf.toString("latin1", 0, lineEnd === -1 ? Math.min(buf.length, 8192) : lineEnd + 1);
   const sp1 = line.indexOf(" ");
@@ -118,6 +129,8 @@ export interface InterceptOptions {
   readonly detectTimeoutMs: number;
   /** A redirected HTTP/1 connection: the HTTP server's (true) or piped through (false)? `head` is null when incomplete. */
   readonly wantsHttp: (head: RequestHead | null, destination: OriginalDestination) => boolean;
+  /** A redirected HTTP/2 (prior knowledge) connection: the listener's (true) or piped through? */
+  readonly wantsH2: (destination: OriginalDestination) => boolean;
   /** Where a piped-through connection is dialled. */
   readonly passthroughTo: (destination: OriginalDestination) => { host: string; port: number };
   readonly log: Logger;
@@ -232,7 +245,10 @@ export class Interceptor {
       socket.pause();
       const buf = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, size);
       const s = size === 0 ? null : sniff(buf, timedOut);
-      if (s?.kind === "http" && this.opts.wantsHttp(s.head, dst)) {
+      if (
+        (s?.kind === "http" && this.opts.wantsHttp(s.head, dst)) ||
+        (s?.kind === "h2" && this.opts.wantsH2(dst))
+      ) {
         this.count("http");
         socket.unshift(buf);
         this.toHttp(socket);

@@ -1,4 +1,4 @@
-// The listener stage: an HTTP/1.1 server with the edge limits every proxy port applies, in-flight tracking and drain; it never routes.
+// The listener stage: an HTTP/1.1 server (HTTP/2 on the same port through listen/h2.ts) with the edge limits every proxy port applies, in-flight tracking and drain; it never routes.
 import { createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import type { Logger } from "../../telemetry/logger.js";
@@ -6,7 +6,8 @@ import { ProxyError, sendError, sendRawError } from "../errors.js";
 import type { Exchange } from "../exchange.js";
 import { headerValue } from "../headers.js";
 import type { Recorder } from "../record.js";
-import { checkRequest } from "./edge.js";
+import { checkRequest, namesH2c, upgradeProtocol } from "./edge.js";
+import { H2Front } from "./h2.js";
 import { type Stall, sweep, sweepInterval, type Watchable, type WatchLimits } from "./watch.js";
 
 /*
@@ -66,11 +67,10 @@ export const TUNNEL_IDLE_MS = 3_600_000;
 export const MAX_TUNNELS = 1_000;
 
 /**
- * HTTP/2 over cleartext by Upgrade (RFC 7540 §3.2): false while no HTTP/2 forwarder exists. An
- * `Upgrade: h2c` request is then served as the HTTP/1.1 request it also is, its Upgrade and
- * HTTP2-Settings dropped (a server may ignore the upgrade); tunnelled, it would carry HTTP/2
- * requests that no stage of this proxy sees (h2c smuggling). The HTTP/2 work flips this one line
- * and takes such upgrades in `acceptUpgrade`.
+ * HTTP/2 over cleartext by Upgrade (RFC 7540 §3.2) stays off: HTTP/2 is taken with prior knowledge
+ * (listen/h2.ts). An `Upgrade: h2c` request is served as the HTTP/1.1 request it also is, its
+ * Upgrade and HTTP2-Settings dropped; tunnelled, it would carry requests no stage sees (h2c
+ * smuggling).
  */
 export const H2C_UPGRADE = false;
 
@@ -169,22 +169,6 @@ function parserError(err: Error & { code?: string }): ProxyError {
   }
 }
 
-/** True when the Upgrade value names h2c among its protocols (`h2c`, `websocket, h2c`). */
-function namesH2c(protocol: string): boolean {
-  for (const token of protocol.split(",")) if (token.trim().toLowerCase() === "h2c") return true;
-  return false;
-}
-
-/** The Upgrade header's value as received (the last one when repeated). */
-function upgradeProtocol(raw: readonly string[]): string {
-  let value = "";
-  for (let i = 0; i < raw.length - 1; i += 2) {
-    const name = raw[i] as string;
-    if (name.length === 7 && name.toLowerCase() === "upgrade") value = raw[i + 1] as string;
-  }
-  return value;
-}
-
 /** One listening server and the requests in flight on it. */
 export class Listener {
   private readonly inFlight = new Set<ProxyResponse>();
@@ -193,6 +177,8 @@ export class Listener {
   /** Upgrade requests whose connection is open (handshakes and tunnels). */
   private tunnels = 0;
   private readonly watch: NodeJS.Timeout;
+  /** The HTTP/2 server behind the same port (proxy listeners only; listen/h2.ts). */
+  h2: H2Front | null = null;
 
   private constructor(
     readonly name: string,
@@ -249,6 +235,13 @@ export class Listener {
     );
     const proxy = opts.proxy;
     if (proxy !== undefined) {
+      listener.h2 = new H2Front(server, {
+        recorder: proxy.recorder,
+        log: opts.log,
+        handle: (x, hasBody) => listener.handle(x, proxy, hasBody),
+        maxHeaders: MAX_HEADERS,
+        silentMs: CLIENT_KEEP_ALIVE_MS,
+      });
       server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) =>
         listener.acceptUpgrade(req, socket, head, proxy),
       );
@@ -271,9 +264,17 @@ export class Listener {
     this.handle(x, proxy);
   }
 
-  /** The edge checks, then the listener's stages; a refusal is answered and closes the connection. */
-  private handle(x: Exchange, proxy: NonNullable<ListenerOptions["proxy"]>): void {
+  /**
+   * The edge checks, then the listener's stages; a refusal is answered and closes the connection.
+   * `h2Body`: an HTTP/2 request's framing says whether a body follows (no Content-Length needed).
+   */
+  private handle(
+    x: Exchange,
+    proxy: NonNullable<ListenerOptions["proxy"]>,
+    h2Body?: boolean,
+  ): void {
     const refused = checkRequest(x.req.rawHeaders, MAX_HEADERS, x);
+    if (h2Body !== undefined) x.hasBody = h2Body;
     if (refused !== null) {
       x.res.setHeader("connection", "close");
       proxy.recorder.fail(x, refused);
@@ -395,9 +396,9 @@ export class Listener {
     }
   }
 
-  /** Requests currently in flight. */
+  /** Requests currently in flight (HTTP/2 streams included). */
   get active(): number {
-    return this.inFlight.size;
+    return this.inFlight.size + (this.h2?.active ?? 0);
   }
 
   /**
@@ -413,8 +414,11 @@ export class Listener {
       }
       this.server.closeIdleConnections();
     }
-    if (this.inFlight.size === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+    const h2 = this.h2?.drain() ?? Promise.resolve();
+    if (this.inFlight.size === 0) return h2;
+    return Promise.all([h2, new Promise<void>((resolve) => this.idleWaiters.push(resolve))]).then(
+      () => undefined,
+    );
   }
 
   /** Close the server and every connection now (tunnels included: Node no longer tracks those). */
@@ -424,6 +428,7 @@ export class Listener {
     return new Promise((resolve) => {
       this.server.close(() => resolve());
       this.server.closeAllConnections();
+      this.h2?.close();
       for (const res of this.inFlight) res.socket?.destroy();
       for (const w of this.idleWaiters) w();
       this.idleWaiters = [];

@@ -4,6 +4,7 @@ import { keepAliveHint, peerRefusal, stripResponseHopHeaders } from "../../heade
 import type { ForwardFailureKind, ForwardJob, Upstream } from "../contract.js";
 import { type NativeParser, responseParser } from "./parser.js";
 import { BodyPump, type PumpOwner, requestHead } from "./request.js";
+import { passTrailers } from "./trailers.js";
 import type { Share } from "./waiting.js";
 
 /*
@@ -353,6 +354,9 @@ export class UpstreamConnection implements PumpOwner {
         retryable: job.body === null,
       });
     } else {
+      const trailers = this.partialHeaders;
+      this.partialHeaders = null;
+      if (trailers !== null) passTrailers(job.res, trailers);
       job.res.end();
     }
     if (!this.reusable || !whole || this.keepAliveMs <= 0) {
