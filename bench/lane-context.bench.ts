@@ -3,26 +3,14 @@
 import { EntryTraces } from "../src/lane/propagation/entry-traces.js";
 import { type LaneContext, TagReader } from "../src/lane/propagation/tag.js";
 import { TraceTagCache } from "../src/lane/propagation/trace-cache.js";
+import { bench as timed } from "./timer.js";
 
+/** One timed benchmark with this file's number of runs. */
+const run = (name: string, ops: number, fn: (i: number) => void): void =>
+  timed(name, RUNS, ops, fn);
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const OPS = Number(process.env.BENCH_OPS ?? 200_000);
 const IDS = 100_000;
-
-/** Warms up, then times `runs` batches of `ops` calls; prints the median ns per call. */
-function bench(name: string, ops: number, fn: (i: number) => void): void {
-  for (let i = 0; i < Math.max(1, Math.floor(ops / 4)); i++) fn(i);
-  const perOp: number[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < ops; i++) fn(i);
-    perOp.push(Number(process.hrtime.bigint() - t0) / ops);
-  }
-  perOp.sort((a, b) => a - b);
-  const median = perOp[Math.floor(perOp.length / 2)] as number;
-  process.stdout.write(
-    `${name.padEnd(64)} ${median.toFixed(1).padStart(8)} ns/op  (min ${(perOp[0] as number).toFixed(1)}, ${RUNS} runs x ${ops})\n`,
-  );
-}
 
 const reader = new TagReader();
 /** A distinct 32-hex trace id per (set, i): the set's digit, then i. */
@@ -45,28 +33,28 @@ const at = (list: LaneContext[], i: number): LaneContext => list[i % IDS] as Lan
 const cache = new TraceTagCache({ maxEntries: IDS });
 for (let i = 0; i < IDS; i++) cache.remember(at(gray, i), "gray");
 let sink: unknown;
-bench("sidecar inbound: remember a base request (1 id)", OPS, (i) => {
+run("sidecar inbound: remember a base request (1 id)", OPS, (i) => {
   cache.remember(at(base, i), null);
 });
-bench("sidecar inbound: remember a gray request, id known (1 id)", OPS, (i) => {
+run("sidecar inbound: remember a gray request, id known (1 id)", OPS, (i) => {
   cache.remember(at(gray, i), "gray");
 });
-bench("sidecar outbound: recall a gray trace (hit)", OPS, (i) => {
+run("sidecar outbound: recall a gray trace (hit)", OPS, (i) => {
   sink = cache.recall(at(untaggedGray, i));
 });
-bench("sidecar outbound: recall a base trace (filter)", OPS, (i) => {
+run("sidecar outbound: recall a base trace (filter)", OPS, (i) => {
   sink = cache.recall(at(base, i));
 });
-bench("sidecar outbound: recall an unknown trace", OPS, (i) => {
+run("sidecar outbound: recall an unknown trace", OPS, (i) => {
   sink = cache.recall(at(unknown, i));
 });
 const fresh = new TraceTagCache({ maxEntries: IDS });
-bench("sidecar inbound: remember a gray request, new id (full cache)", OPS, (i) => {
+run("sidecar inbound: remember a gray request, new id (full cache)", OPS, (i) => {
   fresh.remember(at(i % 2 === 0 ? gray : unknown, i >> 1), "gray");
 });
 
 const traces = new EntryTraces({ maxEntries: IDS });
-bench("gateway: claim a trace id (100 000 live)", OPS, (i) => {
+run("gateway: claim a trace id (100 000 live)", OPS, (i) => {
   sink = traces.claim((at(i % 2 === 0 ? gray : base, i >> 1).traceId as string) ?? "", null);
 });
 void sink;

@@ -2,30 +2,15 @@
 // Run: npx tsc -p . && node dist/bench/pick.bench.js   (BENCH_RUNS, BENCH_OPS to change the sizes)
 import { buildPickers, type Picker } from "../src/balancer/picker.js";
 import { API_VERSION, type Endpoint, type RuleSet } from "../src/config/types.js";
+import { bench as timed } from "./timer.js";
 
+/** One timed benchmark with this file's number of runs. */
+const run = (name: string, ops: number, fn: (i: number) => void): void =>
+  timed(name, RUNS, ops, fn);
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 const OPS = Number(process.env.BENCH_OPS ?? 200_000);
 
 let sink = 0;
-
-/** Warms up, then times `runs` batches of `ops` calls; returns the median ns per call. */
-function bench(name: string, ops: number, fn: () => void): void {
-  const warm = Math.max(1, Math.floor(ops / 4));
-  for (let i = 0; i < warm; i++) fn();
-  const perOp: number[] = [];
-  for (let r = 0; r < RUNS; r++) {
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < ops; i++) fn();
-    perOp.push(Number(process.hrtime.bigint() - t0) / ops);
-  }
-  perOp.sort((a, b) => a - b);
-  const median = perOp[Math.floor(perOp.length / 2)] as number;
-  const min = perOp[0] as number;
-  const max = perOp[perOp.length - 1] as number;
-  process.stdout.write(
-    `${name.padEnd(48)} ${median.toFixed(1).padStart(10)} ns/op  (min ${min.toFixed(1)}, max ${max.toFixed(1)}, ${RUNS} runs x ${ops})\n`,
-  );
-}
 
 function endpoints(mixedWeights: boolean): Endpoint[] {
   const list: Endpoint[] = [];
@@ -70,7 +55,7 @@ function picker(list: Endpoint[]): Picker {
 }
 
 function pickBench(name: string, p: Picker, tag: string | null, exclude?: Endpoint): void {
-  bench(name, OPS, () => {
+  run(name, OPS, () => {
     const r = p.pick(tag, exclude);
     if (r.ok) sink += r.endpoint.port;
   });
@@ -88,10 +73,10 @@ pickBench("pick(blue)  unknown tag → base fallback", pEqual, "blue");
 pickBench("pick(gray, exclude) equal weights", pEqual, "gray", equal[950]);
 pickBench("pick(null)  mixed weights (smooth WRR, n=900)", pMixed, null);
 pickBench("pick(gray)  mixed weights (smooth WRR, n=100)", pMixed, "gray");
-bench("buildPickers(1,000 instances, 1 lane)", Math.max(1, Math.floor(OPS / 1000)), () => {
+run("buildPickers(1,000 instances, 1 lane)", Math.max(1, Math.floor(OPS / 1000)), () => {
   sink += buildPickers(equal, rules).get("sc-a") === undefined ? 0 : 1;
 });
-bench("buildPickers(1,000 instances, mixed weights)", Math.max(1, Math.floor(OPS / 1000)), () => {
+run("buildPickers(1,000 instances, mixed weights)", Math.max(1, Math.floor(OPS / 1000)), () => {
   sink += buildPickers(mixed, rules).get("sc-a") === undefined ? 0 : 1;
 });
 process.stdout.write(`(sink ${sink % 10})\n`);

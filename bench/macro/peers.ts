@@ -172,63 +172,54 @@ backend be
   },
 };
 
-/** A node:http server in front of lanemesh's forwarder, nothing else: what Node itself costs. */
-const floor: PeerDef = {
-  name: "floor",
-  proxies: 1,
-  description:
-    "node:http server + lanemesh's H1Forwarder, no lane, metric or check (Node's own cost)",
-  async start(ctx) {
-    const port = await freePort();
-    const script = join(ctx.repoRoot, "dist/bench/macro/floor-peer.js");
-    const proc = spawnProc(
-      "floor",
-      process.execPath,
-      [script, "--port", String(port), "--upstream-port", String(ctx.upstream.basePort)],
-      { logDir: ctx.logDir },
-    );
-    try {
-      await waitForPort(port, proc);
-      return {
-        port,
-        measured: [{ role: "floor", pid: proc.pid }],
-        expectServedBy: "base",
-        stop: () => stopProc(proc),
-      };
-    } catch (err) {
-      await stopProc(proc);
-      throw err;
-    }
-  },
-};
+/** A Node proxy run from `dist/bench/macro/<name>-peer.js` in front of the upstream. */
+function nodeScriptPeer(name: string, script: string, description: string): PeerDef {
+  return {
+    name,
+    proxies: 1,
+    description,
+    async start(ctx) {
+      const port = await freePort();
+      const proc = spawnProc(
+        name,
+        process.execPath,
+        [
+          join(ctx.repoRoot, "dist/bench/macro", script),
+          "--port",
+          String(port),
+          "--upstream-port",
+          String(ctx.upstream.basePort),
+        ],
+        { logDir: ctx.logDir },
+      );
+      try {
+        await waitForPort(port, proc);
+        return {
+          port,
+          measured: [{ role: name, pid: proc.pid }],
+          expectServedBy: "base",
+          stop: () => stopProc(proc),
+        };
+      } catch (err) {
+        await stopProc(proc);
+        throw err;
+      }
+    },
+  };
+}
 
-const httpProxy: PeerDef = {
-  name: "http-proxy",
-  proxies: 1,
-  description: "http-proxy@1 (npm) with a keep-alive http.Agent",
-  async start(ctx) {
-    const port = await freePort();
-    const script = join(ctx.repoRoot, "dist/bench/macro/http-proxy-peer.js");
-    const proc = spawnProc(
-      "http-proxy",
-      process.execPath,
-      [script, "--port", String(port), "--upstream-port", String(ctx.upstream.basePort)],
-      { logDir: ctx.logDir },
-    );
-    try {
-      await waitForPort(port, proc);
-      return {
-        port,
-        measured: [{ role: "http-proxy", pid: proc.pid }],
-        expectServedBy: "base",
-        stop: () => stopProc(proc),
-      };
-    } catch (err) {
-      await stopProc(proc);
-      throw err;
-    }
-  },
-};
+/** A node:http server in front of lanemesh's forwarder, nothing else: what Node itself costs. */
+const floor = nodeScriptPeer(
+  "floor",
+  "floor-peer.js",
+  "node:http server + lanemesh's H1Forwarder, no lane, metric or check (Node's own cost)",
+);
+
+const httpProxy = nodeScriptPeer(
+  "http-proxy",
+  "http-proxy-peer.js",
+  "http-proxy@1 (npm) with a keep-alive http.Agent",
+);
 
 /** Every peer, in table order: this checkout's lanemesh, then the other builds asked for. */
 export function peerList(repoRoot: string, builds: readonly Build[] = []): PeerDef[] {
