@@ -14,6 +14,8 @@ export interface Compiled {
   readonly pickers: PickerTable;
   /** The names outbound requests may give services (route stage). */
   readonly names: ServiceNames;
+  /** Every tag the config knows (its lanes' and instances'): the only tags metrics may label. */
+  readonly knownTags: ReadonlySet<string>;
   /** Date.now() when the rules were received from their source. */
   readonly receivedAt: number;
 }
@@ -57,6 +59,14 @@ export function withPickers(
     matcher: c.matcher,
     pickers,
     names: new ServiceNames(c.rules, pickers),
+    knownTags: tagsOf(c.rules, c.endpoints),
     receivedAt: c.receivedAt,
   };
+}
+
+function tagsOf(rules: RuleSet, endpoints: readonly Endpoint[]): ReadonlySet<string> {
+  const tags = new Set<string>();
+  for (const lane of rules.lanes) tags.add(lane.spec.tag);
+  for (const e of endpoints) if (e.tag !== null) tags.add(e.tag);
+  return tags;
 }

@@ -29,21 +29,6 @@ import { upstreamKey } from "./forward/contract.js";
  */
 
 const UNKNOWN_TAG = "unknown";
-/** The tags each config knows (lanes' and instances'), computed once per config. */
-const KNOWN_TAGS = new WeakMap<Compiled, ReadonlySet<string>>();
-
-function knownTags(c: Compiled): ReadonlySet<string> {
-  let known = KNOWN_TAGS.get(c);
-  if (known === undefined) {
-    const tags = new Set<string>();
-    for (const lane of c.rules.lanes) tags.add(lane.spec.tag);
-    for (const e of c.endpoints) if (e.tag !== null) tags.add(e.tag);
-    tags.delete(UNKNOWN_TAG);
-    known = tags;
-    KNOWN_TAGS.set(c, known);
-  }
-  return known;
-}
 
 const BASE = "base";
 const CLIENT_CLOSED = 499;
@@ -131,7 +116,7 @@ export class Recorder implements ExchangeLog {
   fallback(x: Exchange, service: string, wanted: string, config: Compiled): void {
     if (x.fallback) return;
     x.fallback = true;
-    const tag = knownTags(config).has(wanted) ? wanted : UNKNOWN_TAG;
+    const tag = config.knownTags.has(wanted) ? wanted : UNKNOWN_TAG;
     this.metrics.fallback.child(service, tag).inc();
     this.metrics.load.cell(this.direction, service, tag).fallbacks++;
   }
