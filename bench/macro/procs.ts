@@ -302,13 +302,19 @@ function selfAndReapedCpu(): number {
   return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / ticksPerSecond();
 }
 
-/** Busy and steal CPU seconds of the whole machine since boot, from /proc/stat. */
-function machineCpu(): { busy: number; steal: number } {
+/**
+ * Busy and steal CPU seconds of the whole machine since boot, from /proc/stat; `tasks`: the time
+ * of tasks only (user, nice, system), without interrupts, whose time no process is charged with
+ * (on loopback, the receiving side of every packet a process sends).
+ */
+function machineCpu(): { busy: number; tasks: number; steal: number } {
   const line = readFileSync("/proc/stat", "utf8").split("\n")[0] ?? "";
   const v = line.trim().split(/\s+/).slice(1).map(Number);
   // user nice system idle iowait irq softirq steal
-  const busy = (v[0] ?? 0) + (v[1] ?? 0) + (v[2] ?? 0) + (v[5] ?? 0) + (v[6] ?? 0);
-  return { busy: busy / ticksPerSecond(), steal: (v[7] ?? 0) / ticksPerSecond() };
+  const tasks = (v[0] ?? 0) + (v[1] ?? 0) + (v[2] ?? 0);
+  const busy = tasks + (v[5] ?? 0) + (v[6] ?? 0);
+  const tck = ticksPerSecond();
+  return { busy: busy / tck, tasks: tasks / tck, steal: (v[7] ?? 0) / tck };
 }
 
 /** CPU seconds used so far by every process of this benchmark: the runner, its children, theirs. */
@@ -340,6 +346,27 @@ export function watchBackground(): () => Background {
       otherCores: Math.max(0, other / wall),
       stealCores: (m1.steal - m0.steal) / wall,
     };
+  };
+}
+
+/**
+ * Starts watching the cores used by every process but this one and `pids` (the rest of a shared
+ * machine, for a process that is not the runner; interrupt time left out, see machineCpu); the
+ * returned function gives them since then.
+ */
+export function watchOthers(pids: readonly number[]): () => number {
+  const mine = () => {
+    const u = process.cpuUsage();
+    let t = (u.user + u.system) / 1e6;
+    for (const pid of pids) t += cpuSeconds(pid) ?? 0;
+    return t;
+  };
+  const t0 = process.hrtime.bigint();
+  const m0 = machineCpu().tasks;
+  const c0 = mine();
+  return () => {
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    return Math.max(0, (machineCpu().tasks - m0 - (mine() - c0)) / wall);
   };
 }
 

@@ -224,6 +224,11 @@ export function markdown(result: BenchResult): string {
     "",
   );
   const ok = result.peers;
+  if (ok.length === 0) {
+    // --fanout-only
+    out.push(...fanoutMarkdown(result.fanout));
+    return `${alignTables(out).join("\n")}\n`;
+  }
   out.push(
     `**Throughput** (wrk -t${s.wrk.threads} -c${s.wrk.connections} -d${s.wrk.seconds}s, closed loop):`,
     "",
@@ -354,34 +359,62 @@ export function markdown(result: BenchResult): string {
 
 function fanoutMarkdown(f: FanoutResult): string[] {
   if (f.status !== "ok") return [`**Control-plane fan-out**: ${f.status} — ${f.reason}`];
+  const builds = f.rows.some((r) => (r.build ?? "") !== "");
+  const laneRows = f.rows.some((r) => (r.lanes ?? 0) > 0);
   const out = [
-    `**Control-plane fan-out** (simulated proxies on real gRPC streams, one connection each${f.registered ? ", each registering its instance" : ", not registering instances"}; ` +
-      `time from the apply call (POST /v1/resources, as \`lanemesh apply\` sends it) to the last proxy's ACK of the change, over ${f.applies} applies; ` +
-      "the control plane's default debounce (100 ms quiet) is included; CPU over the applies, RSS with every stream connected):",
+    `**Control-plane fan-out** (simulated proxies on real gRPC streams, one connection each${f.client === "grpc-js" ? " (grpc-js clients)" : f.client === "h2" ? " (bare HTTP/2 clients)" : ""}${f.whole ? ", taking whole snapshots only" : ""}${f.registered ? ", each registering its instance" : ", not registering instances"}; ` +
+      `time from the apply call (POST /v1/resources, as \`lanemesh apply\` sends it) to the last proxy's ACK of the change, over ${f.applies} applies` +
+      (laneRows
+        ? `; rows with lanes: that many lanes stored, each of ${f.laneApplies ?? f.applies} applies toggles one (enabled false/true)`
+        : "") +
+      "; the control plane's default debounce is included; CPU over the applies, RSS with every stream connected; snapshot bytes: the last push one proxy received; background: cores the rest of the machine used during the applies, median and max):",
     "",
     row([
+      ...(builds ? ["build"] : []),
       "proxies",
+      ...(laneRows ? ["lanes"] : []),
       "p50 ms",
       "p99 ms",
       "CPU s (all applies)",
+      "sim. proxies CPU s",
       "RSS MB",
       "peak RSS MB",
       "connect s",
       "snapshot bytes",
+      "background cores",
     ]),
-    row(["--:", "--:", "--:", "--:", "--:", "--:", "--:", "--:"]),
+    row([
+      ...(builds ? ["---"] : []),
+      "--:",
+      ...(laneRows ? ["--:"] : []),
+      "--:",
+      "--:",
+      "--:",
+      "--:",
+      "--:",
+      "--:",
+      "--:",
+      "--:",
+      "--:",
+    ]),
   ];
   for (const r of f.rows) {
     out.push(
       row([
+        ...(builds ? [r.build || "this"] : []),
         String(r.proxies),
+        ...(laneRows ? [String(r.lanes ?? 0)] : []),
         fmt(r.p50Ms, 1),
         fmt(r.p99Ms, 1),
         fmt(r.cpuS, 2),
+        r.clientCpuS === undefined ? "–" : fmt(r.clientCpuS, 2),
         fmt(r.rssMB, 1),
         fmt(r.peakRssMB, 1),
         fmt(r.connectS, 1),
         String(r.snapshotBytes),
+        r.backgroundCores === undefined || r.backgroundCores.length === 0
+          ? "–"
+          : `${fmt(median(r.backgroundCores), 2)} (max ${fmt(Math.max(...r.backgroundCores), 2)})`,
       ]),
     );
   }

@@ -30,7 +30,7 @@ import {
   waitQuiet,
 } from "./procs.js";
 import { type BenchResult, markdown, type PeerResult, type Settings, summarize } from "./report.js";
-import { ensureTools, machineFacts } from "./tools.js";
+import { ensureTools, machineFacts, type Tools } from "./tools.js";
 
 const USAGE = `usage: npm run bench [-- options]   (node dist/bench/macro/run.js [options])
   --quick            about a minute: 3 repetitions of short runs (default: full, 5 repetitions)
@@ -45,8 +45,18 @@ const USAGE = `usage: npm run bench [-- options]   (node dist/bench/macro/run.js
   --out FILE         result file path instead
   --no-install       never apt-get install missing tools
   --no-fanout        skip the control-plane fan-out benchmark
+  --fanout-only      run only the control-plane fan-out (no data-plane peer, no nginx/wrk needed);
+                     with --build, each build's control plane too, side by side
   --fanout-sizes a,b simulated proxies per fan-out row (default 1000,2000)
   --fanout-register  simulated proxies register their instance (every snapshot lists all of them)
+  --fanout-lanes N   also the large case: N lanes stored (100 per LaneGroup, each group with its
+                     Route), one lane toggled per apply (default 10000; 0 = skip)
+  --fanout-lane-proxies a,b  simulated proxies per large-case row (default 200: each connects to a
+                     3 MB whole snapshot first, and a build that sends whole snapshots sends
+                     every toggle to each as 3 MB)
+  --fanout-whole     simulated proxies do not take deltas (as proxies before them): whole snapshots
+  --fanout-client C  how simulated proxies speak the stream: h2 (bare node:http2, default) or
+                     grpc-js (a grpc-js channel each, as real proxies; a heavier instrument)
   --quiet-cores X    before each visit, wait (up to 120 s) until other processes use under X
                      cores (a machine shared with other work); 0 = no wait
   --keep-tmp         keep the scratch folder (configs and process logs)
@@ -54,8 +64,8 @@ const USAGE = `usage: npm run bench [-- options]   (node dist/bench/macro/run.js
 `;
 
 const MODES = {
-  quick: { reps: 3, warmupS: 1, wrkS: 1, c1S: 0.75, openS: 1, fanoutApplies: 5 },
-  full: { reps: 5, warmupS: 3, wrkS: 10, c1S: 5, openS: 10, fanoutApplies: 20 },
+  quick: { reps: 3, warmupS: 1, wrkS: 1, c1S: 0.75, openS: 1, fanoutApplies: 5, laneApplies: 4 },
+  full: { reps: 5, warmupS: 3, wrkS: 10, c1S: 5, openS: 10, fanoutApplies: 20, laneApplies: 10 },
 } as const;
 
 const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
@@ -72,6 +82,11 @@ const { values: opt } = parseArgs({
     "no-fanout": { type: "boolean", default: false },
     "fanout-sizes": { type: "string", default: "1000,2000" },
     "fanout-register": { type: "boolean", default: false },
+    "fanout-only": { type: "boolean", default: false },
+    "fanout-lanes": { type: "string", default: "10000" },
+    "fanout-lane-proxies": { type: "string" },
+    "fanout-whole": { type: "boolean", default: false },
+    "fanout-client": { type: "string", default: "h2" },
     "quiet-cores": { type: "string", default: "0" },
     "keep-tmp": { type: "boolean", default: false },
     print: { type: "string" },
@@ -133,6 +148,82 @@ function commandLine(): string {
   return `node dist/bench/macro/run.js${argv.length > 0 ? ` ${argv.join(" ")}` : ""}`;
 }
 
+/** The data-plane peers: the upstream, every peer started and checked, warmed up, then visited. */
+async function measurePeers(
+  peers: Peer[],
+  settings: Settings,
+  tools: Tools,
+  tmpDir: string,
+  logDir: string,
+  quiet: number,
+): Promise<void> {
+  const basePort = await freePort();
+  const grayPort = await freePort();
+  const upstream = spawnProc(
+    "upstream",
+    process.execPath,
+    [
+      join(repoRoot, "dist/bench/macro/upstream.js"),
+      "--base-port",
+      String(basePort),
+      "--gray-port",
+      String(grayPort),
+    ],
+    { logDir },
+  );
+  await waitForPort(basePort, upstream);
+  await waitForPort(grayPort, upstream);
+  const ctx: PeerContext = { tools, tmpDir, logDir, repoRoot, upstream: { basePort, grayPort } };
+
+  for (const peer of peers) await startPeer(peer, ctx);
+  const live = () => peers.filter((p) => p.running !== null);
+  say(
+    `running: ${live()
+      .map((p) => p.def.name)
+      .join(", ")}; warming up ${settings.warmupS}s each at 1k rps`,
+  );
+  for (const peer of live()) {
+    try {
+      await runLoad(logDir, (peer.running as RunningPeer).port, {
+        mode: "open",
+        connections: 16,
+        seconds: settings.warmupS,
+        rate: 1000,
+        warmup: 200,
+      });
+    } catch (err) {
+      peer.result.warnings.push(`warm-up: ${(err as Error).message}`);
+    }
+  }
+
+  for (let rep = 0; rep < settings.reps; rep++) {
+    const order = live();
+    const shift = rep % Math.max(1, order.length);
+    const rotated = [...order.slice(shift), ...order.slice(0, shift)];
+    for (const [position, peer] of rotated.entries()) {
+      if (quiet > 0) await waitQuiet(quiet, 120_000);
+      const rec = await visit(peer.running as RunningPeer, rep, position, settings, ctx, tools);
+      peer.result.reps.push(rec);
+      for (const e of rec.errors) peer.result.warnings.push(`rep ${rep}: ${e}`);
+      say(
+        `rep ${rep + 1}/${settings.reps} ${peer.def.name.padEnd(14)} ` +
+          `${(rec.wrk?.rps ?? Number.NaN).toFixed(0).padStart(6)} req/s  ` +
+          `c=1 p50 ${(rec.c1?.latencyUs.p50 ?? Number.NaN).toFixed(0)} µs  ` +
+          `1k p50/p99 ${(rec.open?.latencyUs.p50 ?? Number.NaN).toFixed(0)}/${(rec.open?.latencyUs.p99 ?? Number.NaN).toFixed(0)} µs  ` +
+          `background ${(rec.background?.otherCores ?? Number.NaN).toFixed(2)} cores`,
+      );
+    }
+  }
+
+  for (const peer of live()) {
+    const running = peer.running as RunningPeer;
+    peer.result.peakRssMB = running.measured.map((m) => memoryMB(m.pid)?.hwm ?? Number.NaN);
+    await running.stop();
+    peer.running = null;
+  }
+  await stopProc(upstream);
+}
+
 async function main(): Promise<void> {
   if (opt.help) {
     process.stdout.write(USAGE);
@@ -148,7 +239,11 @@ async function main(): Promise<void> {
   installExitHandlers((err) => say(`fatal: ${(err as Error)?.stack ?? String(err)}`));
   const modeName = opt.quick ? "quick" : "full";
   const mode = MODES[modeName];
-  const tools = ensureTools(!opt["no-install"]);
+  const fanoutOnly = opt["fanout-only"];
+  // The fan-out alone needs none of the data plane's tools (their versions are read if present).
+  const tools = fanoutOnly
+    ? { nginx: "nginx", haproxy: "haproxy", wrk: "wrk" }
+    : ensureTools(!opt["no-install"]);
   if (!existsSync(join(repoRoot, "dist/bench/macro/openloop.js"))) {
     say("dist/ is missing: run `npm run build` first");
     process.exit(1);
@@ -165,9 +260,11 @@ async function main(): Promise<void> {
     }
     return { name, root };
   });
-  const defs = peerList(repoRoot, builds).filter(
-    (p) => wanted === undefined || p.name === "direct" || wanted.includes(p.name),
-  );
+  const defs = fanoutOnly
+    ? []
+    : peerList(repoRoot, builds).filter(
+        (p) => wanted === undefined || p.name === "direct" || wanted.includes(p.name),
+      );
   const settings: Settings = {
     reps: opt.reps !== undefined ? Math.max(1, Number(opt.reps)) : mode.reps,
     warmupS: mode.warmupS,
@@ -201,81 +298,25 @@ async function main(): Promise<void> {
     },
   }));
   try {
-    const basePort = await freePort();
-    const grayPort = await freePort();
-    const upstream = spawnProc(
-      "upstream",
-      process.execPath,
-      [
-        join(repoRoot, "dist/bench/macro/upstream.js"),
-        "--base-port",
-        String(basePort),
-        "--gray-port",
-        String(grayPort),
-      ],
-      { logDir },
-    );
-    await waitForPort(basePort, upstream);
-    await waitForPort(grayPort, upstream);
-    const ctx: PeerContext = { tools, tmpDir, logDir, repoRoot, upstream: { basePort, grayPort } };
+    if (peers.length > 0) await measurePeers(peers, settings, tools, tmpDir, logDir, quiet);
 
-    for (const peer of peers) await startPeer(peer, ctx);
-    const live = () => peers.filter((p) => p.running !== null);
-    say(
-      `running: ${live()
-        .map((p) => p.def.name)
-        .join(", ")}; warming up ${settings.warmupS}s each at 1k rps`,
-    );
-    for (const peer of live()) {
-      try {
-        await runLoad(logDir, (peer.running as RunningPeer).port, {
-          mode: "open",
-          connections: 16,
-          seconds: settings.warmupS,
-          rate: 1000,
-          warmup: 200,
-        });
-      } catch (err) {
-        peer.result.warnings.push(`warm-up: ${(err as Error).message}`);
-      }
-    }
-
-    for (let rep = 0; rep < settings.reps; rep++) {
-      const order = live();
-      const shift = rep % Math.max(1, order.length);
-      const rotated = [...order.slice(shift), ...order.slice(0, shift)];
-      for (const [position, peer] of rotated.entries()) {
-        if (quiet > 0) await waitQuiet(quiet, 120_000);
-        const rec = await visit(peer.running as RunningPeer, rep, position, settings, ctx, tools);
-        peer.result.reps.push(rec);
-        for (const e of rec.errors) peer.result.warnings.push(`rep ${rep}: ${e}`);
-        say(
-          `rep ${rep + 1}/${settings.reps} ${peer.def.name.padEnd(14)} ` +
-            `${(rec.wrk?.rps ?? Number.NaN).toFixed(0).padStart(6)} req/s  ` +
-            `c=1 p50 ${(rec.c1?.latencyUs.p50 ?? Number.NaN).toFixed(0)} µs  ` +
-            `1k p50/p99 ${(rec.open?.latencyUs.p50 ?? Number.NaN).toFixed(0)}/${(rec.open?.latencyUs.p99 ?? Number.NaN).toFixed(0)} µs  ` +
-            `background ${(rec.background?.otherCores ?? Number.NaN).toFixed(2)} cores`,
-        );
-      }
-    }
-
-    for (const peer of live()) {
-      const running = peer.running as RunningPeer;
-      peer.result.peakRssMB = running.measured.map((m) => memoryMB(m.pid)?.hwm ?? Number.NaN);
-      await running.stop();
-      peer.running = null;
-    }
-    await stopProc(upstream);
-
+    const sizes = opt["fanout-sizes"].split(",").map(Number);
     const fanout = opt["no-fanout"]
       ? { status: "skipped" as const, reason: "--no-fanout" }
       : await runFanout({
           repoRoot,
           tmpDir,
           logDir,
-          sizes: opt["fanout-sizes"].split(",").map(Number),
+          sizes,
           applies: mode.fanoutApplies,
           register: opt["fanout-register"],
+          whole: opt["fanout-whole"],
+          client: opt["fanout-client"] === "grpc-js" ? "grpc-js" : "h2",
+          builds,
+          quietCores: quiet,
+          lanes: Number(opt["fanout-lanes"]),
+          laneProxies: opt["fanout-lane-proxies"]?.split(",").map(Number) ?? [200],
+          laneApplies: mode.laneApplies,
         });
 
     const results = peers.map((p) => p.result);

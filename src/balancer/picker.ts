@@ -88,10 +88,14 @@ interface TagRoute {
   readonly results: OkResult[];
 }
 
-/** The lanes using one tag, reduced to what membership needs. */
+/** The lanes using one tag, reduced to what membership needs: the apps of each kind, joined. */
 interface TagLanes {
-  readonly enabled: ReadonlySet<string>[];
-  readonly closed: ReadonlySet<string>[];
+  /** Apps taking part in an enabled lane of the tag. */
+  readonly enabled: ReadonlySet<string>;
+  /** Apps taking part in a closed lane of the tag. */
+  readonly closed: ReadonlySet<string>;
+  /** Some lane of the tag is enabled. */
+  readonly anyEnabled: boolean;
 }
 
 class ServicePicker implements Picker {
@@ -245,26 +249,31 @@ function groupUsable(
   return byTag;
 }
 
-/** Every tag some lane uses, with the app sets of its enabled and closed lanes. */
+/** Every tag some lane uses, with the apps of its enabled and of its closed lanes. */
 function indexLanes(rules: RuleSet): Map<string, TagLanes> {
   const groupApps = new Map<string, readonly string[]>();
   for (const g of rules.groups) groupApps.set(g.metadata.name, g.spec.apps);
-  const index = new Map<string, { enabled: Set<string>[]; closed: Set<string>[] }>();
+  const index = new Map<
+    string,
+    { enabled: Set<string>; closed: Set<string>; anyEnabled: boolean }
+  >();
   for (const lane of rules.lanes) {
-    const apps = new Set(lane.spec.apps ?? groupApps.get(lane.spec.group) ?? []);
     let entry = index.get(lane.spec.tag);
     if (entry === undefined) {
-      entry = { enabled: [], closed: [] };
+      entry = { enabled: new Set(), closed: new Set(), anyEnabled: false };
       index.set(lane.spec.tag, entry);
     }
-    (lane.spec.enabled !== false ? entry.enabled : entry.closed).push(apps);
+    const open = lane.spec.enabled !== false;
+    if (open) entry.anyEnabled = true;
+    const into = open ? entry.enabled : entry.closed;
+    for (const app of lane.spec.apps ?? groupApps.get(lane.spec.group) ?? []) into.add(app);
   }
   return index;
 }
 
 /** NO_FALLBACK when the service takes part in an enabled lane of the tag, else the reason. */
 function membership(service: string, lanes: TagLanes): number {
-  if (lanes.enabled.some((apps) => apps.has(service))) return NO_FALLBACK;
-  if (lanes.closed.some((apps) => apps.has(service))) return LANE_CLOSED;
-  return lanes.enabled.length > 0 ? NOT_IN_LANE : LANE_CLOSED;
+  if (lanes.enabled.has(service)) return NO_FALLBACK;
+  if (lanes.closed.has(service)) return LANE_CLOSED;
+  return lanes.anyEnabled ? NOT_IN_LANE : LANE_CLOSED;
 }

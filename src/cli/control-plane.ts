@@ -142,7 +142,10 @@ export function register(program: Command): void {
         .default(1),
     )
     .addOption(
-      envOption("--debounce-ms <MS>", "quiet period before pushing a change")
+      envOption(
+        "--debounce-ms <MS>",
+        "quiet period: a change after one is pushed at once; changes within it of a push wait until it passes without another",
+      )
         .argParser(parsePositiveInt)
         .default(100),
     )

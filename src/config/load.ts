@@ -5,7 +5,7 @@ import type { ConfigError, RawDocument, Validated } from "./document.js";
 import { TAG_METADATA_KEYS } from "./lane-tag.js";
 import { rememberSource } from "./source.js";
 import type { Endpoint, Instance } from "./types.js";
-import { validateBatch } from "./validate.js";
+import { type ShapeMemo, validateBatch } from "./validate.js";
 
 /** Split YAML text into documents; syntax errors become ConfigErrors. */
 export function parseDocuments(
@@ -65,9 +65,12 @@ export function parseDocuments(
   return { docs, errors };
 }
 
-/** Validate a whole batch as one: every rule of docs/resources.md, every error reported. */
-export function validateResources(docs: RawDocument[]): Validated {
-  return validateBatch(docs);
+/**
+ * Validate a whole batch as one: every rule of docs/resources.md, every error reported. `memo`:
+ * see ShapeMemo (documents checked before are not checked again; the batch rules always run).
+ */
+export function validateResources(docs: RawDocument[], memo?: ShapeMemo): Validated {
+  return validateBatch(docs, memo);
 }
 
 /** Read, parse and validate files as one batch. */

@@ -1,7 +1,7 @@
 // Validates a batch of parsed YAML documents into resources (docs/resources.md lists every rule): per-document shape by walking schema.ts, batch rules in crosscheck.ts; never reads files.
 
 import { DocChecker, isRecord, type Path, shown, typeName } from "./checker.js";
-import { type Checked, checkBatch } from "./crosscheck.js";
+import { type Checked, checkBatch, type Entry } from "./crosscheck.js";
 import type { ConfigError, RawDocument, Validated } from "./document.js";
 import { compileLaneRegex } from "./regex.js";
 import {
@@ -13,7 +13,17 @@ import {
   SPECS,
   type StringField,
 } from "./schema.js";
-import { API_VERSION, type ConditionOp, KINDS, type Kind, type Metadata } from "./types.js";
+import {
+  API_VERSION,
+  type ConditionOp,
+  type Instance,
+  KINDS,
+  type Kind,
+  type Lane,
+  type LaneGroup,
+  type Metadata,
+  type Route,
+} from "./types.js";
 
 /** metadata.name: a DNS-1123 subdomain (lower-case letters, digits, `-` and `.`), ≤ 253 chars. */
 export const NAME_PATTERN = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
@@ -226,6 +236,30 @@ const RULE_CHECKS: Record<RuleId, RuleCheck> = {
   },
 };
 
+/** A document whose shape passed every check: its kind, name and resource (never mutated). */
+export interface CheckedShape {
+  kind: Kind;
+  docName: string | null;
+  res: Entry<Route | LaneGroup | Lane | Instance>["res"];
+}
+
+/**
+ * Shape checks already passed, by document object, for a caller that validates the same objects
+ * again (the control plane's stored documents, a proxy's unchanged ones): the checked resource is
+ * reused and only the batch rules run again. Valid only while those objects are never mutated.
+ */
+export type ShapeMemo = WeakMap<object, CheckedShape>;
+
+function listOf(out: Checked, kind: Kind): Entry<Route | LaneGroup | Lane | Instance>[] {
+  const lists = {
+    Route: out.routes,
+    LaneGroup: out.groups,
+    Lane: out.lanes,
+    Instance: out.instances,
+  };
+  return lists[kind] as Entry<Route | LaneGroup | Lane | Instance>[];
+}
+
 /** Check one document's shape; the resource it returns has undefined fields where errors were. */
 function checkDocument(ck: DocChecker, value: Record<string, unknown>, out: Checked): void {
   const kind = value.kind;
@@ -273,8 +307,11 @@ function checkDocument(ck: DocChecker, value: Record<string, unknown>, out: Chec
   }
 }
 
-/** Validate a whole batch as one: every rule of docs/resources.md, every error reported, nothing partial. */
-export function validateBatch(docs: RawDocument[]): Validated {
+/**
+ * Validate a whole batch as one: every rule of docs/resources.md, every error reported, nothing
+ * partial. With `memo`, a document object checked before without an error is not checked again.
+ */
+export function validateBatch(docs: RawDocument[], memo?: ShapeMemo): Validated {
   const errors: ConfigError[] = [];
   const checked: Checked = { routes: [], groups: [], lanes: [], instances: [] };
   for (const raw of docs) {
@@ -287,7 +324,18 @@ export function validateBatch(docs: RawDocument[]): Validated {
       );
       continue;
     }
+    const known = memo?.get(raw.value);
+    if (known !== undefined) {
+      ck.docName = known.docName;
+      listOf(checked, known.kind).push({ ck, raw, res: known.res });
+      continue;
+    }
     checkDocument(ck, raw.value, checked);
+    if (memo === undefined || ck.errorCount > 0) continue;
+    const kind = raw.value.kind as Kind;
+    const list = listOf(checked, kind);
+    const entry = list[list.length - 1];
+    if (entry?.raw === raw) memo.set(raw.value, { kind, docName: ck.docName, res: entry.res });
   }
   checkBatch(checked);
   if (errors.length > 0) {

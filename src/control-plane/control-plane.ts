@@ -1,6 +1,7 @@
 // The control plane assembled: store, registry, snapshot, debounced pushes, gRPC and HTTP listeners; it holds no routing logic.
 import { formatError, type RawDocument } from "../config/document.js";
 import { validateResources } from "../config/load.js";
+import type { ShapeMemo } from "../config/validate.js";
 import { checkSnapshot } from "../protocol/snapshot-check.js";
 import {
   DEFAULT_MAX_SNAPSHOT_BYTES,
@@ -33,6 +34,7 @@ import { MeshServer, type ProxyInfo } from "./server.js";
 import {
   type BuiltSnapshot,
   buildSnapshot,
+  type DocTextMemo,
   registrationDocuments,
   registrationProblem,
 } from "./snapshot.js";
@@ -52,6 +54,11 @@ export interface ControlPlaneOptions {
   debounceMs?: number;
   /** Longest a push waits while changes keep coming. Default 1000. */
   debounceMaxMs?: number;
+  /**
+   * Push a change that comes after a quiet spell (no push started in the last debounceMs) at
+   * once, and debounce only what follows it within debounceMs. Default true.
+   */
+  debounceLeading?: boolean;
   /**
    * After a restart, how long the sidecars registered before it are served while waiting for them
    * to reconnect. Default max(grace, 35 s): longer than the proxies' 30 s backoff cap.
@@ -91,6 +98,9 @@ export class ControlPlane implements ApiBackend {
   readonly traffic: Traffic;
 
   private readonly maxSnapshotBytes: number;
+  /** Stored documents already shape-checked, and their snapshot text: see ShapeMemo, DocTextMemo. */
+  private readonly shapes: ShapeMemo = new WeakMap();
+  private readonly texts: DocTextMemo = new WeakMap();
 
   private constructor(
     private readonly store: Store,
@@ -115,6 +125,7 @@ export class ControlPlane implements ApiBackend {
     this.debouncer = debounce({
       quietMs: opts.debounceMs ?? 100,
       maxDelayMs: opts.debounceMaxMs ?? 1000,
+      leading: opts.debounceLeading ?? true,
       clock,
       flush: () => this.flush(),
     });
@@ -186,6 +197,7 @@ export class ControlPlane implements ApiBackend {
     const st = cp.store.state();
     const v = validateResources(
       st.resources.map((value, doc) => ({ origin: { file: STORE_ORIGIN, doc }, value })),
+      cp.shapes,
     );
     if (!v.ok)
       cp.log.error(
@@ -246,12 +258,17 @@ export class ControlPlane implements ApiBackend {
         st.resources,
         batch.map((d) => ({ ...d, value: withoutStatus(d.value) })),
       );
-      const v = validateResources(plan.merged);
+      const v = validateResources(plan.merged, this.shapes);
       if (!v.ok) return { ok: false, errors: v.errors };
       const { results, ignored } = plan;
       if (!plan.changed) return { ok: true, version: st.version, results, ignored };
       const size = encodedSnapshotSize(
-        buildSnapshot({ ...st, version: st.version + 1 }, plan.next, this.registry.list()),
+        buildSnapshot(
+          { ...st, version: st.version + 1 },
+          plan.next,
+          this.registry.list(),
+          this.texts,
+        ),
       );
       if (size > this.maxSnapshotBytes)
         return {
@@ -288,7 +305,7 @@ export class ControlPlane implements ApiBackend {
       const plan = planDelete(st.resources, kind, name);
       if (!plan)
         return { ok: false, code: "LANEMESH_NOT_FOUND", message: `${kind} "${name}" not found` };
-      const v = validateResources(plan.merged);
+      const v = validateResources(plan.merged, this.shapes);
       if (!v.ok) return { ok: false, code: "LANEMESH_INVALID_CONFIG", errors: v.errors };
       await this.commit(plan.next);
       this.log.info({ version: st.version + 1, deleted: `${kind}/${name}` }, "resource deleted");
@@ -348,7 +365,8 @@ export class ControlPlane implements ApiBackend {
     this.snapshotGen = gen;
     const st = this.store.state();
     this.metrics.version.set(st.version);
-    const s = buildSnapshot(st, st.resources, st.registrations);
+    const s = buildSnapshot(st, st.resources, st.registrations, this.texts);
+    this.mesh.remember(s);
     const size = encodedSnapshotSize(s);
     this.metrics.snapshotBytes.set(size);
     if (size > PROXY_MAX_RECEIVE_BYTES)

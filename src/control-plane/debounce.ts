@@ -9,6 +9,13 @@ export interface DebounceOptions {
   clock: Clock;
   /** Called once per burst, never re-entered while a previous flush's promise is pending. */
   flush: () => void | Promise<void>;
+  /**
+   * Leading edge: a trigger that finds nothing pending, no flush running and none started in the
+   * last quietMs flushes on the next turn of the clock (a 0 ms timer, so the triggers of one turn
+   * share it); triggers within quietMs of a flush wait for a quiet period as without it, so
+   * flushes are never closer than min(quietMs, maxDelayMs) either way. Default false.
+   */
+  leading?: boolean;
 }
 
 export interface Debouncer {
@@ -21,6 +28,7 @@ export interface Debouncer {
 /**
  * Istio-style debounce: each trigger restarts the quiet period, the burst is cut at maxDelayMs,
  * and triggers that arrive while a flush runs start a new burst that waits for it to finish.
+ * With `leading`, the first change after a quiet spell goes out at once (see DebounceOptions).
  */
 export function debounce(opts: DebounceOptions): Debouncer {
   const { clock } = opts;
@@ -29,9 +37,13 @@ export function debounce(opts: DebounceOptions): Debouncer {
   let flushing = false;
   let dirtyWhileFlushing = false;
   let closed = false;
+  /** When the last flush started. */
+  let lastFlushAt = Number.NEGATIVE_INFINITY;
+  /** The armed timer is a leading-edge one: later triggers of the turn join it. */
+  let leadingArmed = false;
 
   const arm = (): void => {
-    if (firstAt === undefined) return;
+    if (firstAt === undefined || leadingArmed) return;
     if (timer !== undefined) clock.clearTimeout(timer);
     const untilMax = firstAt + opts.maxDelayMs - clock.now();
     timer = clock.setTimeout(fire, Math.max(0, Math.min(opts.quietMs, untilMax)));
@@ -39,9 +51,11 @@ export function debounce(opts: DebounceOptions): Debouncer {
 
   const fire = (): void => {
     timer = undefined;
+    leadingArmed = false;
     if (closed) return;
     firstAt = undefined;
     flushing = true;
+    lastFlushAt = clock.now();
     let result: void | Promise<void>;
     try {
       result = opts.flush();
@@ -52,29 +66,38 @@ export function debounce(opts: DebounceOptions): Debouncer {
       flushing = false;
       if (dirtyWhileFlushing && !closed) {
         dirtyWhileFlushing = false;
-        trigger();
+        trigger(true);
       }
     };
     if (result instanceof Promise) result.then(done, done);
     else done();
   };
 
-  const trigger = (): void => {
+  /** `burst`: the triggers that came during a flush, which always wait for a quiet period. */
+  const trigger = (burst = false): void => {
     if (closed) return;
     if (flushing) {
       dirtyWhileFlushing = true;
       return;
     }
-    if (firstAt === undefined) firstAt = clock.now();
+    if (firstAt === undefined) {
+      firstAt = clock.now();
+      if (opts.leading && !burst && firstAt - lastFlushAt >= opts.quietMs) {
+        leadingArmed = true;
+        timer = clock.setTimeout(fire, 0);
+        return;
+      }
+    }
     arm();
   };
 
   return {
-    trigger,
+    trigger: () => trigger(),
     close(): void {
       closed = true;
       if (timer !== undefined) clock.clearTimeout(timer);
       timer = undefined;
+      leadingArmed = false;
     },
   };
 }

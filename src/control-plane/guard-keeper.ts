@@ -49,7 +49,7 @@ export class GuardKeeper {
   private readonly clock: Clock;
   private readonly trips = new Map<string, GuardTrip>();
   /** Clock ms each lane's spec was last seen changed: reports before it are not judged. */
-  private readonly since = new Map<string, { spec: string; at: number }>();
+  private readonly since = new Map<string, { spec: string; at: number; doc?: unknown }>();
   private readonly closing = new Set<string>();
   private readonly writer: CoalescingWriter;
   private timer: TimerHandle | undefined;
@@ -106,8 +106,13 @@ export class GuardKeeper {
       const id = identity(doc);
       if (id?.kind !== "Lane") continue;
       seen.add(id.name);
-      const spec = JSON.stringify((doc as LaneDoc).spec ?? {});
-      if (this.since.get(id.name)?.spec !== spec) this.since.set(id.name, { spec, at: now });
+      const before = this.since.get(id.name);
+      // The same stored object is the same spec (stored documents are never mutated).
+      if (before?.doc !== doc) {
+        const spec = JSON.stringify((doc as LaneDoc).spec ?? {});
+        if (before?.spec !== spec) this.since.set(id.name, { spec, at: now, doc });
+        else before.doc = doc;
+      }
       if ((doc as LaneDoc).spec?.enabled !== false && this.trips.delete(id.name)) this.persist();
     }
     for (const name of [...this.since.keys()]) if (!seen.has(name)) this.since.delete(name);

@@ -17,6 +17,12 @@ export class ControlPlaneMetrics {
     "Snapshots sent to proxies.",
   );
 
+  readonly deltaPushes = counter(
+    this.registry,
+    "lanemesh_cp_delta_pushes_total",
+    "Of the snapshots sent, those sent as a delta from the version the proxy held (proxies that take deltas).",
+  );
+
   readonly pushDuration = histogram(
     this.registry,
     "lanemesh_cp_push_duration_seconds",

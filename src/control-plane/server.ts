@@ -5,7 +5,7 @@ import {
   KEEPALIVE_OPTIONS,
   type LoadReportMessage,
   type MeshServerStream,
-  meshDefinition,
+  meshServerService,
   type ProxyMessage,
 } from "../protocol/wire.js";
 import type { Logger } from "../telemetry/logger.js";
@@ -18,6 +18,7 @@ import {
   type RefusalReason,
 } from "./identity.js";
 import type { ControlPlaneMetrics } from "./metrics.js";
+import { PushEncodings } from "./pushes.js";
 import { parseHostPort, type Registration, type StreamEnd, type Taken } from "./registry.js";
 import { helloWarning, type ProxyInfo, Session } from "./session.js";
 import type { BuiltSnapshot } from "./snapshot.js";
@@ -60,6 +61,7 @@ export class MeshServer {
   private readonly server = new grpc.Server({ ...KEEPALIVE_OPTIONS });
   private readonly sessions = new Set<Session>();
   private readonly unanswered = new Map<string, string>();
+  private readonly encodings = new PushEncodings();
   private nextId = 1;
 
   constructor(
@@ -68,7 +70,7 @@ export class MeshServer {
     private readonly log: Logger,
     private readonly auth: ProxyAuthenticator,
   ) {
-    this.server.addService(meshDefinition().service, {
+    this.server.addService(meshServerService(), {
       Stream: (call: MeshServerStream) => this.handle(call),
     });
   }
@@ -83,8 +85,14 @@ export class MeshServer {
     );
   }
 
+  /** A new version was built: the newest from now on (encoded once, on first use). */
+  remember(s: BuiltSnapshot): void {
+    this.encodings.remember(s);
+  }
+
   /** Offer the snapshot to every stream (each sends it now, or after its in-flight push). */
   pushAll(s: BuiltSnapshot): void {
+    this.encodings.remember(s);
     for (const session of this.sessions) session.offer(s);
   }
 
@@ -157,9 +165,15 @@ export class MeshServer {
         return;
       }
       const answer = m.message === "ack" ? m.ack : m.message === "nack" ? m.nack : undefined;
-      if (!answer || !session.answer(answer, m.message === "nack", this.hooks.snapshot().epoch))
-        return;
-      if (m.message === "nack")
+      if (!answer) return;
+      const outcome = session.answer(answer, m.message === "nack", this.hooks.snapshot().epoch);
+      if (outcome === "stray") return;
+      if (outcome === "resent")
+        this.log.info(
+          { nodeId: session.hello.nodeId, error: m.message === "nack" ? m.nack.error : "" },
+          "proxy could not take a delta; the version is sent whole",
+        );
+      else if (m.message === "nack")
         this.log.warn(
           {
             nodeId: session.hello.nodeId,
@@ -243,7 +257,7 @@ export class MeshServer {
         );
       detach = reg;
     }
-    const session = new Session(this.nextId++, h, id.subject, call, this.metrics);
+    const session = new Session(this.nextId++, h, id.subject, call, this.metrics, this.encodings);
     const current = this.hooks.snapshot();
     if (h.previousError !== "") {
       const version = this.unanswered.get(h.nodeId);

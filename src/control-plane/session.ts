@@ -1,9 +1,19 @@
 // One accepted proxy stream: its pushes (one in flight), the ACK/NACK bookkeeping, and how `get proxies` shows it; it never authenticates nor registers.
 import { performance } from "node:perf_hooks";
-import type { Ack, Hello, MeshServerStream, Nack } from "../protocol/wire.js";
+import {
+  type Ack,
+  FEATURE_DELTA,
+  type Hello,
+  type MeshServerStream,
+  type Nack,
+} from "../protocol/wire.js";
 import { PushSlot } from "./debounce.js";
 import type { ControlPlaneMetrics } from "./metrics.js";
+import type { PushEncodings } from "./pushes.js";
 import type { BuiltSnapshot } from "./snapshot.js";
+
+/** What an answer did: ignored (not the push in flight), recorded, or the push was resent whole. */
+export type AnswerOutcome = "stray" | "answered" | "resent";
 
 /** How a proxy stands with the newest snapshot. */
 export type ProxyStatus = "in-sync" | "pending" | "behind" | "refused" | "diverged";
@@ -39,8 +49,13 @@ export class Session {
   lastNack: ProxyInfo["lastNack"] = null;
   /** The last answer was a NACK (or a refusal reported in the hello). */
   private refused = false;
-  private inFlight: { nonce: string; version: string; sentAt: number } | undefined;
-  private seq = 0;
+  private inFlight:
+    | { nonce: string; version: string; sentAt: number; snapshot: BuiltSnapshot; delta: boolean }
+    | undefined;
+  /** The proxy takes deltas (its hello says so). */
+  private readonly takesDeltas: boolean;
+  /** The snapshot the proxy ACKed on this stream, what a delta may start from. */
+  private held: { version: string; epoch: string } | null = null;
 
   constructor(
     readonly id: number,
@@ -48,10 +63,12 @@ export class Session {
     readonly identity: string,
     readonly call: MeshServerStream,
     private readonly metrics: ControlPlaneMetrics,
+    private readonly encodings: PushEncodings,
   ) {
     this.slot = new PushSlot((s) => this.send(s));
     this.ackedVersion = hello.lastVersion || null;
     this.epoch = hello.lastEpoch || null;
+    this.takesDeltas = hello.features?.includes(FEATURE_DELTA) === true;
   }
 
   offer(s: BuiltSnapshot): void {
@@ -82,12 +99,23 @@ export class Session {
     if (version !== undefined) this.lastOffered = version;
   }
 
-  /** Returns false for an answer to a push that is not the one in flight (ignored). */
-  answer(a: Ack | Nack, nack: boolean, epoch: string): boolean {
+  /**
+   * Record the answer to the push in flight. A NACKed delta is not a refusal yet: the same
+   * version goes whole next (unless a newer one waits, which goes whole instead).
+   */
+  answer(a: Ack | Nack, nack: boolean, epoch: string): AnswerOutcome {
     const f = this.inFlight;
-    if (!f || a.nonce !== f.nonce) return false;
+    if (!f || a.nonce !== f.nonce) return "stray";
     this.inFlight = undefined;
     this.metrics.pushDuration.observe((performance.now() - f.sentAt) / 1000);
+    if (nack && f.delta) {
+      this.held = null;
+      const newer = this.slot.next() !== undefined;
+      this.slot.settle();
+      if (!newer) this.slot.offer(f.snapshot);
+      return "resent";
+    }
+    if (!nack) this.held = { version: f.version, epoch: f.snapshot.epoch };
     this.refused = nack;
     if (nack) {
       this.metrics.nacks.inc();
@@ -108,7 +136,7 @@ export class Session {
       this.epoch = epoch;
     }
     this.slot.settle();
-    return true;
+    return "answered";
   }
 
   info(current: BuiltSnapshot): ProxyInfo {
@@ -139,11 +167,21 @@ export class Session {
       : "behind";
   }
 
+  /** One push: the shared message, whole or the delta from what this proxy holds. */
   private send(s: BuiltSnapshot): void {
-    const nonce = `${this.id}-${++this.seq}`;
-    this.inFlight = { nonce, version: s.version, sentAt: performance.now() };
+    const base = this.takesDeltas && this.held?.epoch === s.epoch ? this.held.version : null;
+    const push = this.encodings.push(s, base);
+    const delta = push.base !== null;
+    this.inFlight = {
+      nonce: push.nonce,
+      version: s.version,
+      sentAt: performance.now(),
+      snapshot: s,
+      delta,
+    };
     this.metrics.pushes.inc();
-    this.call.write({ message: "snapshot", snapshot: { ...s, nonce } });
+    if (delta) this.metrics.deltaPushes.inc();
+    this.call.write(push.bytes);
   }
 }
 

@@ -1,12 +1,22 @@
 // Builds the snapshot every proxy receives (stored resources + registered instances) once per version; no I/O.
 import { validateResources } from "../config/load.js";
 import { API_VERSION, type Instance } from "../config/types.js";
+import type { DocField, FieldDocs } from "../protocol/delta.js";
 import type { SnapshotContent } from "../protocol/snapshot-check.js";
 import { identity } from "./apply.js";
 import type { Registration } from "./registry.js";
 
-/** A snapshot encoded once and shared by every stream; the per-push nonce is added on send. */
-export type BuiltSnapshot = Readonly<SnapshotContent>;
+/**
+ * A snapshot built once per version and shared by every stream (its encoding too, see
+ * pushes.ts; the per-push nonce is added on send), with each document's metadata.name.
+ */
+export type BuiltSnapshot = Readonly<SnapshotContent> & { readonly names: FieldDocs };
+
+/**
+ * Each stored document's snapshot text and name, by document object, so a version built after a
+ * change of one document serializes only that one. Valid while stored documents are never mutated.
+ */
+export type DocTextMemo = WeakMap<object, { json: string; kind: string | undefined; name: string }>;
 
 /** Label marking Instance documents that come from the registry, not from the store. */
 export const SOURCE_LABEL = "lanemesh.io/source";
@@ -20,29 +30,45 @@ export function buildSnapshot(
   store: { version: number; epoch: string; adopts: readonly string[] },
   resources: readonly unknown[],
   registered: readonly Registration[],
+  memo?: DocTextMemo,
 ): BuiltSnapshot {
-  const routes: string[] = [];
-  const groups: string[] = [];
-  const lanes: string[] = [];
-  const endpoints: string[] = [];
+  const docs: Record<DocField, string[]> = { routes: [], groups: [], lanes: [], endpoints: [] };
+  const names: Record<DocField, string[]> = { routes: [], groups: [], lanes: [], endpoints: [] };
+  const add = (kind: string | undefined, json: string, name: string) => {
+    const f =
+      kind === "Route"
+        ? "routes"
+        : kind === "LaneGroup"
+          ? "groups"
+          : kind === "Lane"
+            ? "lanes"
+            : kind === "Instance"
+              ? "endpoints"
+              : undefined;
+    if (f === undefined) return;
+    docs[f].push(json);
+    names[f].push(name);
+  };
   for (const v of resources) {
-    const kind = identity(v)?.kind;
-    const json = JSON.stringify(kind === "Lane" ? withoutGuard(v) : v);
-    if (kind === "Route") routes.push(json);
-    else if (kind === "LaneGroup") groups.push(json);
-    else if (kind === "Lane") lanes.push(json);
-    else if (kind === "Instance") endpoints.push(json);
+    const known = typeof v === "object" && v !== null ? memo?.get(v) : undefined;
+    if (known !== undefined) {
+      add(known.kind, known.json, known.name);
+      continue;
+    }
+    const id = identity(v);
+    const json = JSON.stringify(id?.kind === "Lane" ? withoutGuard(v) : v);
+    const text = { json, kind: id?.kind, name: id?.name ?? "" };
+    if (typeof v === "object" && v !== null) memo?.set(v, text);
+    add(text.kind, text.json, text.name);
   }
-  for (const doc of registrationDocuments(resources, registered))
-    endpoints.push(JSON.stringify(doc));
+  for (const doc of registrationDocuments(resources, registered, new Set(names.endpoints)))
+    add("Instance", JSON.stringify(doc), doc.metadata.name);
   return {
     version: String(store.version),
     epoch: store.epoch,
     adopts: [...store.adopts],
-    routes,
-    groups,
-    lanes,
-    endpoints,
+    ...docs,
+    names,
   };
 }
 
@@ -57,16 +83,21 @@ function withoutGuard(v: unknown): unknown {
   return { ...(v as object), spec: rest };
 }
 
-/** The registered sidecars as Instance documents (what `get instances` also shows). */
+/**
+ * The registered sidecars as Instance documents (what `get instances` also shows); `stored`: the
+ * names of the stored Instances when the caller has them.
+ */
 export function registrationDocuments(
   resources: readonly unknown[],
   registered: readonly Registration[],
+  stored?: Set<string>,
 ): Instance[] {
-  const taken = new Set<string>();
-  for (const v of resources) {
-    const id = identity(v);
-    if (id?.kind === "Instance") taken.add(id.name);
-  }
+  const taken = stored ?? new Set<string>();
+  if (stored === undefined)
+    for (const v of resources) {
+      const id = identity(v);
+      if (id?.kind === "Instance") taken.add(id.name);
+    }
   return registered.map((r) => {
     const name = uniqueName(resourceName(r.nodeId), taken);
     taken.add(name);

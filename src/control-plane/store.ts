@@ -148,22 +148,41 @@ export class FileStore implements Store {
     this.current = next;
   }
 
+  /**
+   * The file: one line per resource, each serialized and encoded once (by object: stored
+   * documents are never mutated), so a version that changes one document of 10,000 encodes one.
+   */
   private async write(st: StoreState): Promise<void> {
-    const body = JSON.stringify(
-      {
-        format: 1,
-        version: st.version,
-        epoch: st.epoch,
-        adopts: st.adopts,
-        resources: st.resources,
-        registrations: st.registrations,
-      },
-      null,
-      1,
-    );
-    await writeFileAtomic(this.path, `${body}\n`);
+    const head = JSON.stringify({
+      format: 1,
+      version: st.version,
+      epoch: st.epoch,
+      adopts: st.adopts,
+    });
+    const parts: Buffer[] = [Buffer.from(`${head.slice(0, -1)},\n"resources": [\n`)];
+    st.resources.forEach((r, i) => {
+      if (i > 0) parts.push(SEPARATOR);
+      parts.push(this.bytes(r));
+    });
+    const registrations = JSON.stringify(st.registrations, null, 1);
+    parts.push(Buffer.from(`\n],\n"registrations": ${registrations}\n}\n`));
+    await writeFileAtomic(this.path, Buffer.concat(parts));
+  }
+
+  private readonly encoded = new WeakMap<object, Buffer>();
+
+  private bytes(doc: unknown): Buffer {
+    if (typeof doc !== "object" || doc === null) return Buffer.from(JSON.stringify(doc));
+    let b = this.encoded.get(doc);
+    if (b === undefined) {
+      b = Buffer.from(JSON.stringify(doc));
+      this.encoded.set(doc, b);
+    }
+    return b;
   }
 }
+
+const SEPARATOR = Buffer.from(",\n");
 
 /** 16 random hex digits. */
 function newEpoch(): string {

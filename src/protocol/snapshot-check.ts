@@ -2,6 +2,7 @@
 import { formatError } from "../config/document.js";
 import { toEndpoint, validateResources } from "../config/load.js";
 import type { Endpoint, RuleSet } from "../config/types.js";
+import type { ShapeMemo } from "../config/validate.js";
 import { type SnapshotMessage, snapshotDocuments } from "./wire.js";
 
 export type SnapshotContent = Pick<
@@ -30,12 +31,27 @@ const FIELD_KIND = {
 const MAX_ERRORS = 10;
 
 /**
+ * What a caller that checks snapshot after snapshot keeps between checks (sync/incoming.ts), so
+ * that unchanged documents are neither parsed nor shape-checked again: the batch rules always run.
+ */
+export interface CheckMemo {
+  /** A document's parsed value (the same object for the same text, while it is kept). */
+  parse(text: string): unknown;
+  readonly shapes: ShapeMemo;
+}
+
+/**
  * Validate a snapshot with the same validator as files (`validateResources`), check every
  * document sits in the field of its kind, and re-check the endpoints the pickers will read.
+ * With `memo`, unchanged documents are not parsed or shape-checked again.
  */
-export function checkSnapshot(s: SnapshotDocs): CheckedSnapshot {
+export function checkSnapshot(s: SnapshotDocs, memo?: CheckMemo): CheckedSnapshot {
   if (!/^\d+$/.test(s.version)) return { ok: false, error: `bad snapshot version "${s.version}"` };
-  const { docs, error } = snapshotDocuments(s);
+  const { docs, error } = snapshotDocuments(
+    s,
+    undefined,
+    memo ? (text) => memo.parse(text) : undefined,
+  );
   if (error !== null) return { ok: false, error };
   let i = 0;
   for (const field of ["routes", "groups", "lanes", "endpoints"] as const) {
@@ -48,7 +64,7 @@ export function checkSnapshot(s: SnapshotDocs): CheckedSnapshot {
         };
     }
   }
-  const v = validateResources(docs);
+  const v = validateResources(docs, memo?.shapes);
   if (!v.ok) {
     const lines = v.errors.slice(0, MAX_ERRORS).map(formatError);
     if (v.errors.length > MAX_ERRORS) lines.push(`… and ${v.errors.length - MAX_ERRORS} more`);

@@ -19,7 +19,12 @@ export interface Hello {
   proxyVersion: string;
   lastEpoch: string;
   previousError: string;
+  /** What the proxy takes beyond whole snapshots (FEATURE_DELTA); [] from an older proxy. */
+  features?: string[];
 }
+
+/** Hello.features: the proxy takes deltas (Snapshot.baseVersion). */
+export const FEATURE_DELTA = "delta";
 
 /** A snapshot on the wire: each string is one JSON resource document. */
 export interface SnapshotMessage {
@@ -31,6 +36,13 @@ export interface SnapshotMessage {
   endpoints: string[];
   epoch: string;
   adopts: string[];
+  /**
+   * "" or absent: the whole config. Else a delta from this version: the documents added or
+   * changed since it, and `removed` (protocol/delta.ts).
+   */
+  baseVersion?: string;
+  /** With baseVersion: `Kind/name` of the documents gone since it. */
+  removed?: string[];
 }
 
 export interface Ack {
@@ -80,7 +92,16 @@ export type MeshStream = grpc.ClientDuplexStream<
   Partial<Record<"hello" | "ack" | "nack" | "report", unknown>>,
   ControlMessage
 >;
-export type MeshServerStream = grpc.ServerDuplexStream<ProxyMessage, ControlMessage>;
+/**
+ * A ControlMessage the control plane encoded itself (encodeControlMessage): the server's
+ * serializer passes it through as it is (meshServerService).
+ */
+export type EncodedControlMessage = Buffer & { readonly __encoded: "ControlMessage" };
+
+export type MeshServerStream = grpc.ServerDuplexStream<
+  ProxyMessage,
+  ControlMessage | EncodedControlMessage
+>;
 
 export interface MeshClient extends grpc.Client {
   Stream(metadata?: grpc.Metadata, options?: grpc.CallOptions): MeshStream;
@@ -117,6 +138,31 @@ export function meshDefinition(): MeshDefinition {
   const Mesh = pkg.lanemesh.v1.Mesh;
   loaded = { service: Mesh.service, Client: Mesh as unknown as MeshDefinition["Client"] };
   return loaded;
+}
+
+/**
+ * The service as the control plane serves it: a response that is a Buffer is taken as an encoded
+ * ControlMessage and written as it is, so one encoding can be shared by every stream.
+ */
+export function meshServerService(): grpc.ServiceDefinition {
+  const { service } = meshDefinition();
+  const stream = service.Stream as grpc.MethodDefinition<unknown, unknown>;
+  const serialize = stream.responseSerialize;
+  return {
+    Stream: {
+      ...stream,
+      responseSerialize: (v: unknown) => (Buffer.isBuffer(v) ? v : serialize(v)),
+    },
+  };
+}
+
+/**
+ * A ControlMessage encoded once, to be written as it is to any number of streams (the server's
+ * serializer, meshServerService, passes it through).
+ */
+export function encodeControlMessage(m: ControlMessage): EncodedControlMessage {
+  const stream = meshDefinition().service.Stream as grpc.MethodDefinition<unknown, unknown>;
+  return stream.responseSerialize(m) as EncodedControlMessage;
 }
 
 /** Keepalive on both ends so a silent peer (cable pulled, VM frozen) is noticed in ~30 s. */
@@ -181,12 +227,13 @@ export function encodedSnapshotSize(
 export function snapshotDocuments(
   s: Pick<SnapshotMessage, "version" | "routes" | "groups" | "lanes" | "endpoints">,
   file = `control-plane snapshot ${s.version}`,
+  parse: (text: string) => unknown = JSON.parse,
 ): { docs: RawDocument[]; error: string | null } {
   const docs: RawDocument[] = [];
   const all = [...s.routes, ...s.groups, ...s.lanes, ...s.endpoints];
   for (let i = 0; i < all.length; i++) {
     try {
-      docs.push({ origin: { file, doc: i }, value: JSON.parse(all[i] as string) as unknown });
+      docs.push({ origin: { file, doc: i }, value: parse(all[i] as string) });
     } catch (err) {
       return { docs: [], error: `${file}: document ${i}: not JSON: ${(err as Error).message}` };
     }

@@ -5,7 +5,7 @@ import { basename, dirname, join } from "node:path";
 let sequence = 0;
 
 /** Replace `path` with `data` so a crash leaves either the old or the new file, never a torn one. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
+export async function writeFileAtomic(path: string, data: string | Buffer): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true });
   const tmp = join(dir, `.${basename(path)}.${process.pid}.${sequence++}.tmp`);

@@ -2,9 +2,10 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Endpoint, RuleSet } from "../config/types.js";
 import type { LiveConfig } from "../live/live-config.js";
-import { checkSnapshot, type SnapshotContent } from "../protocol/snapshot-check.js";
+import type { SnapshotContent } from "../protocol/snapshot-check.js";
 import {
   type ControlMessage,
+  FEATURE_DELTA,
   type MeshClient,
   type MeshStream,
   meshDefinition,
@@ -17,6 +18,7 @@ import { type Clock, realClock, type TimerHandle } from "../runtime/clock.js";
 import type { Logger } from "../telemetry/logger.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
 import { readCredential } from "./credentials.js";
+import { Incoming } from "./incoming.js";
 import { LastGoodStore, type LoadedSnapshot } from "./last-good.js";
 import { type Held, orderOf } from "./ordering.js";
 import { DEFAULT_REPORT_INTERVAL_MS, type Reports, startReports } from "./reports.js";
@@ -110,6 +112,8 @@ export function startSync(opts: SyncOptions): Subscription {
 class SyncClient implements Subscription {
   private readonly clock: Clock;
   private readonly store: LastGoodStore;
+  /** Deltas made whole, and what the last snapshot taken parsed and checked. */
+  private readonly incoming = new Incoming();
   private readonly client: MeshClient;
   private call: MeshStream | undefined;
   private attempt = 0;
@@ -228,6 +232,7 @@ class SyncClient implements Subscription {
         proxyVersion: h.proxyVersion ?? "",
         lastEpoch: held?.epoch ?? "",
         previousError: this.previousError,
+        features: [FEATURE_DELTA],
       },
     });
     call.on("data", (m: ControlMessage) => this.onMessage(call, m));
@@ -278,7 +283,9 @@ class SyncClient implements Subscription {
       if (!this.lastGood) void this.startFromPersisted("the control plane offered an older config");
       return;
     }
-    const checked = checkSnapshot(s);
+    // A delta is made whole from the config held; then every snapshot is checked the same way.
+    const whole = this.incoming.whole(s, this.lastGood);
+    const checked = whole.ok ? this.incoming.check(whole.snapshot) : whole;
     let error = checked.ok ? null : checked.error;
     if (checked.ok) {
       try {
@@ -287,7 +294,9 @@ class SyncClient implements Subscription {
         error = `snapshot ${s.version} cannot be compiled: ${(err as Error).message}`;
       }
     }
-    if (error !== null) {
+    if (whole.ok) this.incoming.taken(error === null);
+    if (error !== null || !whole.ok) {
+      error ??= whole.ok ? "" : whole.error;
       this.opts.metrics.configRejected.inc();
       this.lastError = error;
       this.opts.log.warn(
@@ -298,15 +307,7 @@ class SyncClient implements Subscription {
       return;
     }
     this.clearBootTimer();
-    this.lastGood = {
-      version: s.version,
-      epoch: s.epoch,
-      adopts: s.adopts,
-      routes: s.routes,
-      groups: s.groups,
-      lanes: s.lanes,
-      endpoints: s.endpoints,
-    };
+    this.lastGood = whole.snapshot;
     this.source = "control-plane";
     this.confirmedAt = this.clock.now();
     this.lastError = null;
@@ -381,7 +382,8 @@ class SyncClient implements Subscription {
       return;
     }
     const p = loaded.snapshot;
-    const checked = checkSnapshot(p);
+    const checked = this.incoming.check(p);
+    this.incoming.taken(checked.ok);
     if (!checked.ok) {
       this.opts.metrics.configRejected.inc();
       this.opts.log.error(

@@ -474,3 +474,33 @@ test("a condition without its op, whatever its other fields hold, is an error, n
     ],
   );
 });
+
+test("a shape memo gives the same results, batch errors at the reused documents' new places, and keeps no document with errors", () => {
+  const docsOf = (yaml: string, file: string) => parseDocuments(yaml, file).docs;
+  const base = docsOf(`${ROUTE}---\n${GROUP()}---\n${LANE(MATCH)}`, "one.yaml");
+  const memo = new WeakMap();
+  assert.deepEqual(validateResources(base, memo), validateResources(base));
+  // The same objects again, now from another file and after a lane that takes gray's tag.
+  const clash = parseDocuments(
+    `${HEAD}kind: Lane\nmetadata: { name: gray0 }\nspec: { group: mall, tag: gray, ${MATCH} }\n`,
+    "zero.yaml",
+  ).docs;
+  const moved = [
+    ...clash,
+    ...base.map((d, i) => ({ origin: { file: "two.yaml", doc: i }, value: d.value })),
+  ];
+  const withMemo = validateResources(moved, memo);
+  assert.deepEqual(withMemo, validateResources(moved));
+  assert.ok(!withMemo.ok);
+  assert.deepEqual(
+    withMemo.errors.map((e) => [e.file, e.doc, e.docName, e.path]),
+    [["two.yaml", 2, "Lane/gray", "spec.tag"]],
+    "the reused lane's error names where it is now",
+  );
+  // A document with a shape error is checked again each time (its errors each time).
+  const bad = docsOf(`${HEAD}kind: Route\nmetadata: { name: r }\nspec: { gateway: 1 }\n`, "b.yaml");
+  const first = validateResources(bad, memo);
+  assert.ok(!first.ok);
+  assert.deepEqual(validateResources(bad, memo), first);
+  assert.equal(memo.has(bad[0]?.value as object), false);
+});

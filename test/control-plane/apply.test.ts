@@ -208,3 +208,21 @@ test("parseBody reads YAML, a JSON list, and the CLI's {documents} form", () => 
   ]);
   assert.throws(() => parseBody("{nope", "application/json", url), /not JSON/);
 });
+
+test("buildSnapshot with a text memo serializes each stored object once and builds the same snapshot", () => {
+  const stored = [route("r1", "/1", "s"), group("g", ["r1"], ["s"]), headerLane("l1", "g", "t")];
+  const reg = [
+    { nodeId: "n", service: "s", tag: null, address: "10.0.0.1", port: 80, since: 0, owner: "" },
+  ];
+  const memo = new WeakMap();
+  const st = { version: 1, epoch: "e", adopts: [] };
+  const first = buildSnapshot(st, stored, reg, memo);
+  assert.deepEqual(first, buildSnapshot(st, stored, reg));
+  assert.deepEqual(first.names, { routes: ["r1"], groups: ["g"], lanes: ["l1"], endpoints: ["n"] });
+  // A later version with one lane replaced: the other documents' texts are the very same strings.
+  const next = [...stored.slice(0, 2), headerLane("l1", "g", "u")];
+  const second = buildSnapshot({ ...st, version: 2 }, next, reg, memo);
+  assert.deepEqual(second, buildSnapshot({ ...st, version: 2 }, next, reg));
+  assert.ok(second.routes[0] === first.routes[0] && second.groups[0] === first.groups[0]);
+  assert.notEqual(second.lanes[0], first.lanes[0]);
+});

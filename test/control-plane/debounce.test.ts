@@ -102,3 +102,101 @@ test("push slot: one in flight, the latest waiting value replaces older ones", (
   slot.offer("v4");
   assert.deepEqual(sent, ["v1", "v3", "v4"]);
 });
+
+function leading(quietMs = 100, maxDelayMs = 1000) {
+  const clock = new VirtualClock();
+  const flushes: number[] = [];
+  const d = debounce({
+    quietMs,
+    maxDelayMs,
+    clock,
+    leading: true,
+    flush: () => void flushes.push(clock.now()),
+  });
+  return { clock, flushes, d };
+}
+
+test("leading: a change after a quiet spell is flushed on the next turn, not after the quiet period", () => {
+  const { clock, flushes, d } = leading();
+  clock.advance(5000);
+  d.trigger();
+  d.trigger(); // the same turn: one flush for both
+  assert.deepEqual(flushes, [], "not inside the trigger itself");
+  clock.advance(0);
+  assert.deepEqual(flushes, [5000]);
+  clock.advance(1000);
+  assert.deepEqual(flushes, [5000], "no second flush without a new trigger");
+  d.trigger();
+  clock.advance(0);
+  assert.deepEqual(flushes, [5000, 6000], "quiet again since the last flush: at once again");
+});
+
+test("leading: what follows a flush within the quiet period waits for quiet, as a burst", () => {
+  const { clock, flushes, d } = leading();
+  d.trigger(); // t=0: at once
+  clock.advance(0);
+  for (let i = 0; i < 5; i++) {
+    clock.advance(30);
+    d.trigger(); // t=30..150
+  }
+  assert.deepEqual(flushes, [0]);
+  clock.advance(99);
+  assert.deepEqual(flushes, [0], "the burst's quiet period runs from its last trigger (t=150)");
+  clock.advance(1);
+  assert.deepEqual(flushes, [0, 250], "the burst's changes go out together");
+});
+
+test("leading: flushes stay at least the quiet period apart under a steady stream of changes", () => {
+  const { clock, flushes, d } = leading(100, 1000);
+  for (let t = 0; t < 3000; t += 40) {
+    d.trigger();
+    clock.advance(40);
+  }
+  clock.advance(2000);
+  assert.equal(flushes[0], 0, "the first change at once");
+  for (let i = 1; i < flushes.length; i++)
+    assert.ok(
+      (flushes[i] as number) - (flushes[i - 1] as number) >= 100,
+      `flushes ${flushes.join(", ")}`,
+    );
+  // Then the max delay cuts the never-quiet burst, as without leading.
+  assert.deepEqual(flushes, [0, 1040, 2040, 3040]);
+});
+
+test("leading: changes during a running flush wait for a quiet period after it, never at once", async () => {
+  const clock = new VirtualClock();
+  let release: () => void = () => {};
+  const starts: number[] = [];
+  const d = debounce({
+    quietMs: 100,
+    maxDelayMs: 1000,
+    clock,
+    leading: true,
+    flush: () => {
+      starts.push(clock.now());
+      return new Promise<void>((r) => {
+        release = r;
+      });
+    },
+  });
+  d.trigger();
+  clock.advance(0);
+  assert.deepEqual(starts, [0]);
+  clock.advance(500);
+  d.trigger();
+  release();
+  await new Promise((r) => setImmediate(r));
+  clock.advance(99);
+  assert.deepEqual(starts, [0], "a burst that met a flush waits, however long ago it started");
+  clock.advance(1);
+  assert.deepEqual(starts, [0, 600]);
+});
+
+test("leading: close drops a flush armed for the next turn", () => {
+  const { clock, flushes, d } = leading();
+  d.trigger();
+  d.close();
+  clock.advance(1000);
+  assert.deepEqual(flushes, []);
+  assert.equal(clock.pending(), 0);
+});

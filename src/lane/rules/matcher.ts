@@ -96,6 +96,7 @@ function compileRoute(
   rules: RuleSet,
   gateway: string,
   predicates: Map<Lane, Predicate | null>,
+  lanesOf: Map<string, Lane[]>,
 ): CompiledRoute {
   const name = route.metadata.name;
   const content: ContentLane[] = [];
@@ -104,8 +105,8 @@ function compileRoute(
   let total = 0;
   for (const group of rules.groups) {
     if (group.spec.entry.gateway !== gateway || !group.spec.entry.routes.includes(name)) continue;
-    for (const lane of rules.lanes) {
-      if (lane.spec.group !== group.metadata.name || lane.spec.enabled === false) continue;
+    for (const lane of lanesOf.get(group.metadata.name) ?? []) {
+      if (lane.spec.enabled === false) continue;
       if (group.spec.mode === "content") {
         const test = predicates.get(lane);
         if (test) content.push({ test, decision: decision(route, group, lane) });
@@ -140,11 +141,18 @@ export function compileMatcher(rules: RuleSet, opts: MatcherOptions): Matcher {
   for (const lane of rules.lanes) {
     if (lane.spec.enabled !== false) predicates.set(lane, compileLane(lane, ctx));
   }
+  // Each group's lanes in declared order, so a route's compile reads its groups' lanes only.
+  const lanesOf = new Map<string, Lane[]>();
+  for (const lane of rules.lanes) {
+    const list = lanesOf.get(lane.spec.group);
+    if (list === undefined) lanesOf.set(lane.spec.group, [lane]);
+    else list.push(lane);
+  }
   const exact = new Map<string, CompiledRoute>();
   const prefixes: PrefixRoute[] = [];
   for (const route of rules.routes) {
     if (route.spec.gateway !== opts.gateway) continue;
-    const compiled = compileRoute(route, rules, opts.gateway, predicates);
+    const compiled = compileRoute(route, rules, opts.gateway, predicates, lanesOf);
     const m = route.spec.match;
     if (typeof m.exact === "string") {
       if (!exact.has(m.exact)) exact.set(m.exact, compiled);
