@@ -114,6 +114,8 @@ export class RawResponse implements ResponseLike, Watchable {
   writableFinished = false;
   /** Set by the listener: the Exchange this answers, for the sweep and the access log. */
   exchange: Exchange | null = null;
+  /** The listener's one handler for a closed response (no closure per request). */
+  closed: ((res: RawResponse) => void) | null = null;
   watchMark = -1;
   watchSince = 0;
   /** Close the connection after this response (the client asked, or we do). */
@@ -283,8 +285,11 @@ export class RawResponse implements ResponseLike, Watchable {
   }
 
   on(event: "drain" | "close", listener: Listener0): this {
-    if (event === "drain") (this.drains ??= []).push(listener);
-    else (this.closes ??= []).push(listener);
+    if (event === "drain") {
+      if (this.drains === null) this.drains = [listener];
+      else this.drains.push(listener);
+    } else if (this.closes === null) this.closes = [listener];
+    else this.closes.push(listener);
     return this;
   }
 
@@ -311,6 +316,7 @@ export class RawResponse implements ResponseLike, Watchable {
     const c = this.closes;
     this.closes = null;
     this.drains = null;
+    this.closed?.(this);
     if (c !== null) for (const f of c) f();
   }
 }

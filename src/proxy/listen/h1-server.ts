@@ -2,7 +2,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { ProxyError, sendRawError } from "../errors.js";
 import { METHODS, type NativeParser, requestParser } from "../forward/h1/parser.js";
-import { NO_BODY, RawRequest, RawResponse, RequestBody, type ResponseOwner } from "./h1-message.js";
+import { RawRequest, RawResponse, RequestBody, type ResponseOwner } from "./h1-message.js";
 
 /*
  * Why not `node:http`: its server builds an IncomingMessage and a ServerResponse (two streams
@@ -127,12 +127,15 @@ class H1Connection implements ResponseOwner {
     const up = this.upgrading;
     if (up !== null) {
       this.upgrading = null;
+      this.handedOver = up[1];
       this.detach();
       this.server.handlers.upgrade(up[0], up[1], chunk.subarray(r));
     }
   };
 
   private upgrading: [RawRequest, RawResponse] | null = null;
+  /** An Upgrade request's response once the connection was handed over (closed with it). */
+  private handedOver: RawResponse | null = null;
 
   private onHead(
     minor: number,
@@ -191,7 +194,9 @@ class H1Connection implements ResponseOwner {
       this.upgrading = [req, res];
       return 0;
     }
-    this.reading = req;
+    // A request without a body is whole at its head (a synchronous answer may end it at once).
+    if (req.body === null) req.complete = true;
+    else this.reading = req;
     if (expect !== undefined && minor >= 1) {
       if (!EXPECT_CONTINUE.test(expect)) {
         const first = this.active === null;
@@ -208,7 +213,8 @@ class H1Connection implements ResponseOwner {
       this.state = req.body === null ? WAIT : BODY;
       this.server.handlers.request(req, res);
     } else {
-      (this.queue ??= []).push([req, res]);
+      if (this.queue === null) this.queue = [];
+      this.queue.push([req, res]);
       if (this.queue.length > 1_000) socket.destroy();
     }
     return 0;
@@ -309,6 +315,7 @@ class H1Connection implements ResponseOwner {
 
   private readonly onEnd = (): void => {
     // The client half-closed: finish what it asked for, then close.
+    if (this.state === DONE) return;
     if (this.activeRes !== null) {
       this.activeRes.closeAfter = true;
       this.reading?.body?.destroy();
@@ -330,6 +337,7 @@ class H1Connection implements ResponseOwner {
     this.active?.body?.destroy();
     this.activeRes?.socketClosed();
     this.activeRes = null;
+    this.handedOver?.socketClosed();
     if (this.queue !== null) for (const [, r] of this.queue) r.socketClosed();
     this.queue = null;
   };
@@ -416,5 +424,3 @@ export class H1Server {
     clearInterval(this.timer);
   }
 }
-
-export { NO_BODY };

@@ -5,7 +5,7 @@ import {
   type IncomingMessage,
   type ServerResponse,
 } from "node:http";
-import type { AddressInfo, Server, Socket } from "node:net";
+import type { AddressInfo, Server } from "node:net";
 import type { Logger } from "../../telemetry/logger.js";
 import { ProxyError, sendError } from "../errors.js";
 import { Exchange } from "../exchange.js";
@@ -253,12 +253,18 @@ export class Listener {
 
   private track(req: RawRequest, res: RawResponse, proxy: Proxy): Exchange {
     this.inFlight.add(res);
-    res.on("close", () => this.finished(res));
+    res.closed = this.responseClosed;
     const x = new Exchange(req, res, proxy.recorder, req.body ?? NO_BODY);
     res.exchange = x;
-    res.on("close", () => x.recorder.closed(x));
     return x;
   }
+
+  /** A response closed (finished or cut): out of flight, and its Exchange's bookkeeping done. */
+  private readonly responseClosed = (res: RawResponse): void => {
+    this.finished(res);
+    const x = res.exchange;
+    if (x !== null) x.recorder.closed(x);
+  };
 
   private accept(req: RawRequest, res: RawResponse): void {
     const proxy = this.proxy as Proxy;
