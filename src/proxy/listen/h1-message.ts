@@ -13,8 +13,10 @@ import type { Watchable } from "./watch.js";
  *   HTTP/1.0 client: the body until the connection closes.
  * Every head carries `connection: keep-alive` and `keep-alive: timeout=60` when the connection
  * stays open (the hint lets clients close before we do), `connection: close` when it does not.
- * The head and the writes of the same event-loop turn leave in one writev: the socket is corked
- * at the head and uncorked on the next tick.
+ * The head waits for the first body write of the same event-loop turn and leaves with it in one
+ * buffer, one write (a small answer, the usual case, costs one syscall and no writev); a head with
+ * no body written in its turn is flushed alone on the next tick. Chunk framing is corked with its
+ * chunk.
  */
 
 /** What a response needs of its connection. */
@@ -104,6 +106,10 @@ function uncork(socket: Socket): void {
   socket.uncork();
 }
 
+function flushHeadNT(res: RawResponse): void {
+  res.flushHead();
+}
+
 const CRLF = "\r\n";
 const CHUNK_END = "0\r\n\r\n";
 
@@ -128,6 +134,8 @@ export class RawResponse implements ResponseLike, Watchable {
   private drains: Listener0[] | null = null;
   private closes: Listener0[] | null = null;
   private closeEmitted = false;
+  /** The head, written with the first body bytes of its turn (or alone on the next tick). */
+  private pendingHead: string | null = null;
 
   constructor(
     readonly socket: Socket,
@@ -197,12 +205,28 @@ export class RawResponse implements ResponseLike, Watchable {
       text += `keep-alive: timeout=${this.owner.keepAliveSeconds}\r\n\r\n`;
     else
       text += `connection: keep-alive\r\nkeep-alive: timeout=${this.owner.keepAliveSeconds}\r\n\r\n`;
-    const socket = this.socket;
-    if (socket.destroyed) return this;
-    socket.cork();
-    socket.write(text, "latin1");
-    process.nextTick(uncork, socket);
+    if (this.socket.destroyed) return this;
+    this.pendingHead = text;
+    process.nextTick(flushHeadNT, this);
     return this;
+  }
+
+  /** Write the head if no body took it along. */
+  flushHead(): void {
+    const head = this.pendingHead;
+    if (head === null) return;
+    this.pendingHead = null;
+    if (!this.socket.destroyed) this.socket.write(head, "latin1");
+  }
+
+  /** The head and the first bytes after it as one buffer. */
+  private withHead(head: string, chunk: Uint8Array): boolean {
+    this.pendingHead = null;
+    const n = Buffer.byteLength(head, "latin1");
+    const buf = Buffer.allocUnsafe(n + chunk.length);
+    buf.write(head, 0, n, "latin1");
+    buf.set(chunk, n);
+    return this.socket.write(buf);
   }
 
   addTrailers(trailers: [string, string][]): void {
@@ -214,7 +238,11 @@ export class RawResponse implements ResponseLike, Watchable {
     if (!this.headersSent) this.writeHead(this.statusCode, []);
     if (this.noBody || chunk.length === 0) return true;
     const socket = this.socket;
-    if (!this.chunked) return socket.write(chunk);
+    if (!this.chunked) {
+      const head = this.pendingHead;
+      return head === null ? socket.write(chunk) : this.withHead(head, chunk);
+    }
+    this.flushHead();
     socket.cork();
     socket.write(`${chunk.length.toString(16)}\r\n`, "latin1");
     socket.write(chunk);
@@ -234,6 +262,14 @@ export class RawResponse implements ResponseLike, Watchable {
       this.writeHead(this.statusCode, []);
     }
     const socket = this.socket;
+    if (body !== undefined && body.length > 0 && !this.noBody && !this.chunked) {
+      socket.cork();
+      this.flushHead();
+      socket.write(body);
+      socket.uncork();
+      body = undefined;
+    }
+    this.flushHead();
     if (body !== undefined && body.length > 0 && !this.noBody) {
       if (this.chunked) {
         socket.write(`${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n`);
