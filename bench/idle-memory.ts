@@ -1,17 +1,27 @@
 // What each module a proxy process can load costs in memory at idle: every import set in a fresh
 // `node --expose-gc` process, collected, then VmRSS (anonymous and file-backed) and the V8 heap
 // read, medians over the runs, each against bare Node; it measures and changes nothing.
-// Run: npm run build && node dist/bench/idle-memory.js [--reps 5] [--only NAME,…] [--node-flags '…']
+// Run: npm run build && node dist/bench/idle-memory.js [--reps 5] [--only TEXT]… [--node-flags '…']
+//        [--root DIR]   (DIR: another built checkout to measure, e.g. the commit before a change)
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import { median } from "./macro/stats.js";
 
-const dist = fileURLToPath(new URL("../", import.meta.url));
-const src = (p: string) => pathToFileURL(join(dist, "src", p)).href;
+const { values } = parseArgs({
+  options: {
+    reps: { type: "string", default: "5" },
+    only: { type: "string", multiple: true },
+    "node-flags": { type: "string", default: "" },
+    root: { type: "string" },
+  },
+});
+/** The checkout measured: its dist/src modules are imported, its node_modules resolve packages. */
+const root = resolve(values.root ?? fileURLToPath(new URL("../../", import.meta.url)));
+const src = (p: string) => pathToFileURL(join(root, "dist/src", p)).href;
 
 /** One row: code run as an ES module in a fresh process before the measurement. */
 interface Case {
@@ -56,7 +66,7 @@ const CASES: Case[] = [
   { name: "@kubernetes/client-node", code: "await import('@kubernetes/client-node');" },
   {
     name: "cli/program.js (the command tree built)",
-    code: `const { buildProgram } = await import('${src("cli/program.js")}'); globalThis.p = buildProgram();`,
+    code: `const { buildProgram } = await import('${src("cli/program.js")}'); globalThis.p = await buildProgram();`,
   },
   {
     name: "proxy/sidecar.js (the data path's modules)",
@@ -142,21 +152,14 @@ function runOnce(c: Case, nodeFlags: string[]): Sample {
   const out = execFileSync(
     process.execPath,
     [...nodeFlags, "--expose-gc", "--input-type=module", "-e", `${c.code}\n${MEASURE}`],
-    { cwd: join(dist, ".."), encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
+    { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] },
   );
   return JSON.parse(out.trim().split("\n").pop() as string) as Sample;
 }
 
-const { values } = parseArgs({
-  options: {
-    reps: { type: "string", default: "5" },
-    only: { type: "string" },
-    "node-flags": { type: "string", default: "" },
-  },
-});
 const reps = Number(values.reps);
 const nodeFlags = (values["node-flags"] ?? "").split(" ").filter(Boolean);
-const only = values.only?.split(",");
+const only = values.only;
 const scratch = mkdtempSync(join(tmpdir(), "lanemesh-idle-memory-"));
 process.on("exit", () => rmSync(scratch, { recursive: true, force: true }));
 const cases = [...CASES, sidecarCase(scratch)].filter(
@@ -167,7 +170,7 @@ const fmt = (v: number) => v.toFixed(1);
 const keys = ["rss", "anon", "file", "heapUsed", "heapTotal", "external"] as const;
 let bare: Sample | undefined;
 process.stdout.write(
-  `${reps} runs each, medians, MB; Δ = over "node alone"${nodeFlags.length > 0 ? `; node ${nodeFlags.join(" ")}` : ""}\n\n`,
+  `${root}: ${reps} runs each, medians, MB; Δ = over "node alone"${nodeFlags.length > 0 ? `; node ${nodeFlags.join(" ")}` : ""}\n\n`,
 );
 process.stdout.write(
   "| import | VmRSS | Δ RSS | Δ anon | Δ file | heap used | Δ heap used | heap total | external |\n",
