@@ -85,7 +85,7 @@ async function main(): Promise<void> {
   const builds: Build[] = (values.build ?? []).map((b) => {
     const [name, root] = b.split("=");
     if (!name || !root) throw new Error(`--build NAME=DIR, got ${b}`);
-    return { name, root };
+    return { name, root, nodeFlags: [] };
   });
   const wanted = ["direct", ...(values.peers ?? "").split(",").filter((p) => p !== "direct")];
   const defs = peerList(repoRoot, builds).filter((p) => wanted.includes(p.name));
