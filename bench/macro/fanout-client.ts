@@ -3,6 +3,7 @@
 // validate a snapshot (the real proxies' cost is not what is measured here).
 // Run: node dist/bench/macro/fanout-client.js --grpc-port N --http-port N --proxies 1000
 //        --applies 10 --cp-pid PID [--register]      (prints one JSON line: a FanoutClientResult)
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
@@ -32,8 +33,15 @@ const { values } = parseArgs({
     applies: { type: "string", default: "10" },
     "cp-pid": { type: "string" },
     register: { type: "boolean", default: false },
+    "admin-token-file": { type: "string" },
   },
 });
+
+/** The control plane's admin token: every change through its API needs it. */
+const adminToken =
+  values["admin-token-file"] === undefined
+    ? undefined
+    : readFileSync(values["admin-token-file"], "utf8").trim();
 
 const N = Number(values.proxies);
 const APPLIES = Number(values.applies);
@@ -96,7 +104,11 @@ function apply(marker: string): Promise<void> {
         port: httpPort,
         method: "POST",
         path: "/v1/resources",
-        headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) },
+        headers: {
+          "content-type": "application/json",
+          "content-length": Buffer.byteLength(body),
+          ...(adminToken === undefined ? {} : { authorization: `Bearer ${adminToken}` }),
+        },
         agent: false,
       },
       (res) => {

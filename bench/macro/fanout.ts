@@ -76,6 +76,8 @@ async function row(ctx: FanoutContext, proxies: number): Promise<FanoutRow> {
       String(ctx.applies),
       "--cp-pid",
       String(cp.pid),
+      "--admin-token-file",
+      join(dataDir, "admin.token"),
     ];
     if (ctx.register) args.push("--register");
     const client = spawnProc(`fanout-client-${proxies}`, process.execPath, args, {
