@@ -5,8 +5,10 @@
 //        --applies 10 --cp-pid PID [--register]      (prints one JSON line: a FanoutClientResult)
 import { readFileSync } from "node:fs";
 import http from "node:http";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import * as grpc from "@grpc/grpc-js";
+import { signToken } from "../../src/control-plane/tokens.js";
 import { type ControlMessage, type MeshStream, meshDefinition } from "../../src/protocol/wire.js";
 import { cpuSeconds } from "./procs.js";
 
@@ -42,6 +44,21 @@ const adminToken =
   values["admin-token-file"] === undefined
     ? undefined
     : readFileSync(values["admin-token-file"], "utf8").trim();
+
+/**
+ * The simulated sidecars' credential: a bootstrap token for the 100 simulated apps, signed with the
+ * control plane's key from the same data dir (what `lanemesh token create` does).
+ */
+const proxyMetadata = new grpc.Metadata();
+if (values["admin-token-file"] !== undefined) {
+  const key = readFileSync(join(dirname(values["admin-token-file"]), "token-signing.key"), "utf8");
+  const { token } = signToken(Buffer.from(key.trim(), "hex"), {
+    role: "sidecar",
+    services: Array.from({ length: 100 }, (_, i) => `sim-${i}`),
+    ttlSeconds: 24 * 3600,
+  });
+  proxyMetadata.set("authorization", `Bearer ${token}`);
+}
 
 const N = Number(values.proxies);
 const APPLIES = Number(values.applies);
@@ -152,7 +169,7 @@ function open(i: number): void {
     "grpc.use_local_subchannel_pool": 1,
   });
   clients.push(client);
-  const stream = client.Stream();
+  const stream = client.Stream(proxyMetadata);
   streams.push(stream);
   let first = true;
   stream.on("data", (m: ControlMessage) => {
