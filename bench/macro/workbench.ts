@@ -7,16 +7,20 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Build } from "./lanemesh-peers.js";
-import { type PeerContext, peerList, REQUEST_HEADERS, type RunningPeer } from "./peers.js";
 import {
-  freePort,
+  type PeerContext,
+  peerList,
+  REQUEST_HEADERS,
+  type RunningPeer,
+  startUpstream,
+} from "./peers.js";
+import {
   installExitHandlers,
   killAllSync,
   memoryMB,
   spawnProc,
   stopProc,
   ticksPerSecond,
-  waitForPort,
   waitQuiet,
 } from "./procs.js";
 import { median } from "./stats.js";
@@ -103,25 +107,17 @@ async function main(): Promise<void> {
   const tmpDir = mkdtempSync(join(os.tmpdir(), "lanemesh-workbench-"));
   const logDir = join(tmpDir, "logs");
   mkdirSync(logDir, { recursive: true });
-  const basePort = await freePort();
-  const grayPort = await freePort();
-  const upstream = spawnProc(
-    "upstream",
-    process.execPath,
-    [
-      join(repoRoot, "dist/bench/macro/upstream.js"),
-      "--base-port",
-      String(basePort),
-      "--gray-port",
-      String(grayPort),
-    ],
-    { logDir },
-  );
+  const up = await startUpstream(repoRoot, logDir);
+  const upstream = up.proc;
   const running: { name: string; peer: RunningPeer; samples: Sample[] }[] = [];
   try {
-    await waitForPort(basePort, upstream);
-    await waitForPort(grayPort, upstream);
-    const ctx: PeerContext = { tools, tmpDir, logDir, repoRoot, upstream: { basePort, grayPort } };
+    const ctx: PeerContext = {
+      tools,
+      tmpDir,
+      logDir,
+      repoRoot,
+      upstream: { basePort: up.basePort, grayPort: up.grayPort },
+    };
     for (const def of defs)
       running.push({ name: def.name, peer: await def.start(ctx), samples: [] });
     // Warm-up: one short run each.

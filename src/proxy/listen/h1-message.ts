@@ -151,10 +151,6 @@ export class RawResponse implements ResponseLike, Watchable {
     return this.exchange?.tunnel?.socket ?? null;
   }
 
-  get writableLength(): number {
-    return this.socket.writableLength;
-  }
-
   setHeader(name: string, value: string): this {
     if (name === "connection") {
       if (value.toLowerCase() === "close") this.closeAfter = true;

@@ -342,7 +342,7 @@ class H1Connection implements ResponseOwner {
     this.queue = null;
   };
 
-  /** The sweep's look at the client timers; true when the connection was closed. */
+  /** The sweep's look at the client timers: a connection past one is answered or closed. */
   check(now: number): void {
     const s = this.server.settings;
     if (this.state === IDLE) {
