@@ -1,7 +1,6 @@
 // `lanemesh sidecar`: parses the sidecar's flags and starts it beside one app instance; no proxy logic here.
 import { type Command, InvalidArgumentError } from "commander";
 import { parsePortList } from "../kubernetes/iptables.js";
-import { limitOldSpaceGrowth } from "./heap.js";
 import {
   envBoolOption,
   envOption,
@@ -116,7 +115,6 @@ export function register(program: Command): void {
       process.exitCode = 1;
       return;
     }
-    limitOldSpaceGrowth();
     const [{ startSidecar }, { runProxy, advertiseHost, baseOptions }] = await Promise.all([
       import("../proxy/sidecar.js"),
       import("./run-proxy.js"),

@@ -148,7 +148,6 @@ describe("what a sidecar process imports", { timeout: 60_000 }, () => {
             "cli/run-proxy.js",
             "cli/sources.js",
             "cli/lifecycle.js",
-            "cli/heap.js",
           ].includes(m)),
     );
 
