@@ -69,6 +69,10 @@ const CASES: Case[] = [
     code: `const { buildProgram } = await import('${src("cli/program.js")}'); globalThis.p = await buildProgram();`,
   },
   {
+    name: "cli/program.js for `lanemesh sidecar …` (what the sidecar's command line loads)",
+    code: `const { buildProgram } = await import('${src("cli/program.js")}'); globalThis.p = await buildProgram(['node', 'lanemesh', 'sidecar']);`,
+  },
+  {
     name: "proxy/sidecar.js (the data path's modules)",
     code: `await import('${src("proxy/sidecar.js")}');`,
   },

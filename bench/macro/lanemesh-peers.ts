@@ -73,8 +73,11 @@ export interface Build {
 /** What starting lanemesh needs of a run: its scratch and log folders and the upstream's ports. */
 export type LanemeshContext = Pick<PeerContext, "tmpDir" | "logDir" | "upstream">;
 
+/** A started sidecar: its process and its admin port (`/metrics`). */
+type Sidecar = Proc & { readonly adminPort: number };
+
 /** `lanemesh sidecar …` from a built CLI; resolves once its admin /ready answers 200. */
-async function startSidecar(ctx: LanemeshContext, build: Build, s: SidecarSpec): Promise<Proc> {
+async function startSidecar(ctx: LanemeshContext, build: Build, s: SidecarSpec): Promise<Sidecar> {
   const adminPort = await freePort();
   const args = [
     ...build.nodeFlags,
@@ -102,7 +105,7 @@ async function startSidecar(ctx: LanemeshContext, build: Build, s: SidecarSpec):
   const proc = spawnProc(s.name, process.execPath, args, { logDir: ctx.logDir, env });
   try {
     await waitForHttp200(adminPort, "/ready", proc);
-    return proc;
+    return Object.assign(proc, { adminPort });
   } catch (err) {
     await stopProc(proc);
     throw err;
@@ -116,7 +119,7 @@ function startClientSidecar(
   name: string,
   outboundPort: number,
   [rulesFile, discoveryFile]: [string, string],
-): Promise<Proc> {
+): Promise<Sidecar> {
   return freePort().then((inboundPort) =>
     startSidecar(ctx, build, {
       name,
@@ -151,27 +154,7 @@ export function lanemeshPeers(build: Build): PeerDef[] {
     name: `lanemesh-1hop${at}`,
     proxies: 1,
     description: "outbound sidecar (Host: sc-up, x-lane-tag: gray) → gray upstream",
-    async start(ctx) {
-      const [rules, discovery] = writeLanemeshFiles(
-        ctx,
-        `lanemesh-1hop${at}`,
-        instanceDocs([
-          { name: "up-base", port: ctx.upstream.basePort },
-          { name: "up-gray", port: ctx.upstream.grayPort, tag: "gray" },
-        ]),
-      );
-      const outboundPort = await freePort();
-      const out = await startClientSidecar(ctx, build, `lanemesh-1hop${at}-out`, outboundPort, [
-        rules,
-        discovery,
-      ]);
-      return {
-        port: outboundPort,
-        measured: [{ role: "outbound", pid: out.pid }],
-        expectServedBy: "gray",
-        stop: () => stopProc(out),
-      };
-    },
+    start: (ctx) => startOneHop(ctx, build),
   };
 
   const fullHop: PeerDef = {
@@ -209,7 +192,7 @@ export async function startFullHop(ctx: LanemeshContext, build: Build): Promise<
     discoveryFile: discovery,
   });
   const outboundPort = await freePort();
-  let out: Proc;
+  let out: Sidecar;
   try {
     out = await startClientSidecar(ctx, build, `lanemesh-full${at}-out`, outboundPort, [
       rules,
@@ -222,10 +205,34 @@ export async function startFullHop(ctx: LanemeshContext, build: Build): Promise<
   return {
     port: outboundPort,
     measured: [
-      { role: "outbound", pid: out.pid },
-      { role: "inbound", pid: inbound.pid },
+      { role: "outbound", pid: out.pid, adminPort: out.adminPort },
+      { role: "inbound", pid: inbound.pid, adminPort: inbound.adminPort },
     ],
     expectServedBy: "gray",
     stop: () => stopAll([out, inbound]),
+  };
+}
+
+/** One hop: the bench client's outbound sidecar, whose gray instance of sc-up is the gray upstream. */
+export async function startOneHop(ctx: LanemeshContext, build: Build): Promise<RunningPeer> {
+  const at = build.name === "" ? "" : `@${build.name}`;
+  const [rules, discovery] = writeLanemeshFiles(
+    ctx,
+    `lanemesh-1hop${at}`,
+    instanceDocs([
+      { name: "up-base", port: ctx.upstream.basePort },
+      { name: "up-gray", port: ctx.upstream.grayPort, tag: "gray" },
+    ]),
+  );
+  const outboundPort = await freePort();
+  const out = await startClientSidecar(ctx, build, `lanemesh-1hop${at}-out`, outboundPort, [
+    rules,
+    discovery,
+  ]);
+  return {
+    port: outboundPort,
+    measured: [{ role: "outbound", pid: out.pid, adminPort: out.adminPort }],
+    expectServedBy: "gray",
+    stop: () => stopProc(out),
   };
 }

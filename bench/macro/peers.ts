@@ -27,6 +27,8 @@ export interface PeerContext {
 export interface MeasuredProcess {
   role: string;
   pid: number;
+  /** lanemesh's admin port (its `/metrics`), for the benches that read the sidecar's own figures. */
+  adminPort?: number;
 }
 
 export interface RunningPeer {

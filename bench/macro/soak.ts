@@ -2,7 +2,7 @@
 // N minutes, both sidecars' VmRSS sampled every second; it reports RSS per minute, its slope after
 // warm-up, latency per minute and failures, and kills every process it started.
 // Run: npm run build && node dist/bench/macro/soak.js [--minutes 10] [--rate 1000]
-//        [--warmup-minutes 2] [--build DIR] [--node-flags '…'] [--label NAME] [--out FILE] [--keep-tmp]
+//        [--warmup-minutes 2] [--build DIR] [--node-flags='…'] [--label NAME] [--out FILE] [--keep-tmp]
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join, resolve } from "node:path";
@@ -30,7 +30,8 @@ const USAGE = `usage: node dist/bench/macro/soak.js [options]
   --rate R             requests per second, open loop over 16 connections (default 1000)
   --warmup-minutes W   minutes left out of the slope (default 2; at most N - 1)
   --build DIR          the built checkout whose sidecars run (default: this one)
-  --node-flags FLAGS   node's flags for both sidecars, e.g. '--max-semi-space-size=4'
+  --node-flags=FLAGS   node's flags for both sidecars, e.g. --node-flags=--max-semi-space-size=2
+                       (with "=": a value that starts with -- is not taken otherwise)
   --label NAME         result file bench/results/<date>-soak-NAME.json
   --out FILE           result file path instead
   --keep-tmp           keep the scratch folder (configs and process logs)
