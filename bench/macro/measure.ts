@@ -20,6 +20,8 @@ export interface LoadOptions {
   seconds: number;
   rate?: number;
   warmup: number;
+  /** Open mode: also report each window of this many seconds (LoadResult.windows). */
+  windowS?: number;
 }
 
 /** Runs openloop.js in its own process against `port` and returns its JSON line. */
@@ -38,6 +40,7 @@ export async function runLoad(logDir: string, port: number, o: LoadOptions): Pro
     String(o.warmup),
   ];
   if (o.rate !== undefined) args.push("--rate", String(o.rate));
+  if (o.windowS !== undefined) args.push("--window", String(o.windowS));
   for (const [k, v] of Object.entries(REQUEST_HEADERS)) args.push("--header", `${k}: ${v}`);
   const proc = spawnProc("openloop", process.execPath, args, { logDir, truncate: true });
   const status = await proc.exited;

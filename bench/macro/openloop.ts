@@ -2,12 +2,13 @@
 // whatever the responses do, latency from the scheduled send time, so coordinated omission is
 // counted) or closed loop (one request after another per connection); it only measures.
 // Run: node dist/bench/macro/openloop.js --port N [--header 'k: v']... --mode open --rate 1000
-//        --connections 16 --duration 10      (prints one JSON line: a LoadResult)
+//        --connections 16 --duration 10 [--window 60]   (prints one JSON line: a LoadResult;
+//        with --window, open mode also reports each window of S seconds: the soak's minutes)
 
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { Pool } from "undici";
-import { type LoadResult, percentiles } from "./stats.js";
+import { type LoadResult, type LoadWindow, percentiles } from "./stats.js";
 import type { TickerData } from "./ticker.js";
 
 const { values } = parseArgs({
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     connections: { type: "string", default: "16" },
     duration: { type: "string", default: "10" },
     warmup: { type: "string", default: "200" },
+    window: { type: "string", default: "0" },
   },
 });
 
@@ -28,6 +30,7 @@ const connections = Number(values.connections);
 const durationS = Number(values.duration);
 const rate = Number(values.rate);
 const path = values.path;
+const windowS = Number(values.window);
 const headers: Record<string, string> = {};
 for (const h of values.header) {
   const colon = h.indexOf(":");
@@ -59,9 +62,43 @@ async function one(): Promise<number> {
   }
 }
 
-function count(status: number): void {
-  if (status === 0) errors++;
-  else if (status < 200 || status > 299) non2xx++;
+/** Counts a failure; returns 1 for a network error, 2 for a non-2xx answer, 0 for a success. */
+function count(status: number): 0 | 1 | 2 {
+  if (status === 0) {
+    errors++;
+    return 1;
+  }
+  if (status < 200 || status > 299) {
+    non2xx++;
+    return 2;
+  }
+  return 0;
+}
+
+/** Per-window figures of an open-loop run (requests grouped by their scheduled send time). */
+function windowsOf(lat: Float64Array, outcome: Uint8Array, perWindow: number): LoadWindow[] {
+  const out: LoadWindow[] = [];
+  for (let first = 0; first < lat.length; first += perWindow) {
+    const last = Math.min(lat.length, first + perWindow);
+    const slice = lat.subarray(first, last);
+    let completed = 0;
+    let errs = 0;
+    let bad = 0;
+    for (let k = first; k < last; k++) {
+      if (!Number.isNaN(lat[k] as number)) completed++;
+      if (outcome[k] === 1) errs++;
+      else if (outcome[k] === 2) bad++;
+    }
+    out.push({
+      startS: first / rate,
+      sent: last - first,
+      completed,
+      errors: errs,
+      non2xx: bad,
+      latencyUs: percentiles(slice),
+    });
+  }
+  return out;
 }
 
 /** Opens every connection and warms the JIT: `total` requests, `connections` at a time. */
@@ -110,6 +147,8 @@ async function openLoop(): Promise<LoadResult> {
   const startNs = now() + 20e6;
   const lat = new Float64Array(total).fill(Number.NaN);
   const lag = new Float64Array(total).fill(Number.NaN);
+  // 1: network error, 2: non-2xx; a request still in flight at the end counts as an error.
+  const outcome = new Uint8Array(total).fill(1);
   let next = 0;
   let inFlight = 0;
   let lastEnd = startNs;
@@ -126,7 +165,7 @@ async function openLoop(): Promise<LoadResult> {
       const t = now();
       if (status !== 0) lat[k] = (t - scheduled) / 1e3;
       lastEnd = t;
-      count(status);
+      outcome[k] = count(status);
       if (--inFlight === 0 && next === total) allDone();
     });
   };
@@ -167,6 +206,7 @@ async function openLoop(): Promise<LoadResult> {
     achievedRate: completed / ((lastEnd - startNs) / 1e9),
     latencyUs: percentiles(lat),
     sendLagUs: percentiles(lag),
+    ...(windowS > 0 ? { windows: windowsOf(lat, outcome, Math.round(rate * windowS)) } : {}),
   };
 }
 

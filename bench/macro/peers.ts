@@ -4,7 +4,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Build, lanemeshPeers } from "./lanemesh-peers.js";
-import { childPids, freePort, spawnProc, stopProc, waitForPort } from "./procs.js";
+import { childPids, freePort, type Proc, spawnProc, stopProc, waitForPort } from "./procs.js";
 import type { Tools } from "./tools.js";
 
 /** Every peer gets exactly these request headers (wrk and the latency generator alike). */
@@ -27,6 +27,8 @@ export interface PeerContext {
 export interface MeasuredProcess {
   role: string;
   pid: number;
+  /** lanemesh's admin port (its `/metrics`), for the benches that read the sidecar's own figures. */
+  adminPort?: number;
 }
 
 export interface RunningPeer {
@@ -221,6 +223,30 @@ const httpProxy = nodeScriptPeer(
   "http-proxy@1 (npm) with a keep-alive http.Agent",
 );
 
+/** The upstream every peer forwards to (upstream.js, its own process), once both listeners accept. */
+export async function startUpstream(
+  repoRoot: string,
+  logDir: string,
+): Promise<{ proc: Proc; basePort: number; grayPort: number }> {
+  const basePort = await freePort();
+  const grayPort = await freePort();
+  const proc = spawnProc(
+    "upstream",
+    process.execPath,
+    [
+      join(repoRoot, "dist/bench/macro/upstream.js"),
+      "--base-port",
+      String(basePort),
+      "--gray-port",
+      String(grayPort),
+    ],
+    { logDir },
+  );
+  await waitForPort(basePort, proc);
+  await waitForPort(grayPort, proc);
+  return { proc, basePort, grayPort };
+}
+
 /** Every peer, in table order: this checkout's lanemesh, then the other builds asked for. */
 export function peerList(repoRoot: string, builds: readonly Build[] = []): PeerDef[] {
   return [
@@ -229,7 +255,7 @@ export function peerList(repoRoot: string, builds: readonly Build[] = []): PeerD
     haproxy,
     httpProxy,
     floor,
-    ...lanemeshPeers({ name: "", root: repoRoot }),
+    ...lanemeshPeers({ name: "", root: repoRoot, nodeFlags: [] }),
     ...builds.flatMap(lanemeshPeers),
   ];
 }

@@ -256,7 +256,7 @@ export async function waitForHttp200(
 }
 
 let clkTck: number | undefined;
-function ticksPerSecond(): number {
+export function ticksPerSecond(): number {
   if (clkTck === undefined) {
     try {
       clkTck = Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;

@@ -2,8 +2,7 @@
 // peer, measures them interleaved, writes the JSON result and prints the tables; it kills every
 // process it started, even on error, and uses nothing beyond 127.0.0.1.
 
-import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -16,20 +15,19 @@ import {
   peerList,
   REQUEST_HEADERS,
   type RunningPeer,
+  startUpstream,
 } from "./peers.js";
 import {
-  freePort,
   httpGet,
   installExitHandlers,
   killAllSync,
   memoryMB,
   onCleanup,
-  spawnProc,
   stopProc,
-  waitForPort,
   waitQuiet,
 } from "./procs.js";
 import { type BenchResult, markdown, type PeerResult, type Settings, summarize } from "./report.js";
+import { resultPath, writeResult } from "./results.js";
 import { ensureTools, machineFacts, type Tools } from "./tools.js";
 
 const USAGE = `usage: npm run bench [-- options]   (node dist/bench/macro/run.js [options])
@@ -41,6 +39,8 @@ const USAGE = `usage: npm run bench [-- options]   (node dist/bench/macro/run.js
   --build NAME=DIR   also measure the lanemesh built in checkout DIR (peers lanemesh-1hop@NAME,
                      lanemesh-full@NAME), e.g. the commit before a change: git worktree add DIR REV
                      && (cd DIR && npm ci); repeatable
+  --node-flags NAME=FLAGS  run build NAME's sidecars as \`node FLAGS main.js …\` (V8 settings side
+                     by side: --build semi4=. --node-flags 'semi4=--max-semi-space-size=4'); repeatable
   --label NAME       result file bench/results/<date>-<mode>-NAME.json
   --out FILE         result file path instead
   --no-install       never apt-get install missing tools
@@ -91,6 +91,7 @@ const { values: opt } = parseArgs({
     "keep-tmp": { type: "boolean", default: false },
     print: { type: "string" },
     build: { type: "string", multiple: true, default: [] },
+    "node-flags": { type: "string", multiple: true, default: [] },
     help: { type: "boolean", short: "h", default: false },
   },
 });
@@ -129,18 +130,6 @@ async function startPeer(peer: Peer, ctx: PeerContext): Promise<void> {
   }
 }
 
-/** Result files are committed: format them with the project's Biome so `npm run lint` passes. */
-function formatLikeTheRepo(file: string): void {
-  const biome = join(repoRoot, "node_modules/.bin/biome");
-  if (existsSync(biome)) spawnSync(biome, ["format", "--write", file], { stdio: "ignore" });
-}
-
-function today(): string {
-  const d = new Date();
-  const p = (n: number) => String(n).padStart(2, "0");
-  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`;
-}
-
 function commandLine(): string {
   if (process.env.npm_lifecycle_event === "bench") {
     return `npm run bench${argv.length > 0 ? ` -- ${argv.join(" ")}` : ""}`;
@@ -157,22 +146,7 @@ async function measurePeers(
   logDir: string,
   quiet: number,
 ): Promise<void> {
-  const basePort = await freePort();
-  const grayPort = await freePort();
-  const upstream = spawnProc(
-    "upstream",
-    process.execPath,
-    [
-      join(repoRoot, "dist/bench/macro/upstream.js"),
-      "--base-port",
-      String(basePort),
-      "--gray-port",
-      String(grayPort),
-    ],
-    { logDir },
-  );
-  await waitForPort(basePort, upstream);
-  await waitForPort(grayPort, upstream);
+  const { proc: upstream, basePort, grayPort } = await startUpstream(repoRoot, logDir);
   const ctx: PeerContext = { tools, tmpDir, logDir, repoRoot, upstream: { basePort, grayPort } };
 
   for (const peer of peers) await startPeer(peer, ctx);
@@ -250,6 +224,17 @@ async function main(): Promise<void> {
   }
   const wanted = opt.peers?.split(",").map((s) => s.trim());
   const quiet = Number(opt["quiet-cores"]);
+  const nodeFlags = new Map<string, string[]>();
+  for (const f of opt["node-flags"] ?? []) {
+    const eq = f.indexOf("=");
+    nodeFlags.set(
+      f.slice(0, eq),
+      f
+        .slice(eq + 1)
+        .split(" ")
+        .filter(Boolean),
+    );
+  }
   const builds = (opt.build ?? []).map((b) => {
     const eq = b.indexOf("=");
     const name = b.slice(0, eq);
@@ -258,8 +243,13 @@ async function main(): Promise<void> {
       say(`--build ${b}: expected NAME=DIR with DIR a built checkout (DIR/dist/src/cli/main.js)`);
       process.exit(1);
     }
-    return { name, root };
+    return { name, root, nodeFlags: nodeFlags.get(name) ?? [] };
   });
+  const unknownFlags = [...nodeFlags.keys()].filter((n) => !builds.some((b) => b.name === n));
+  if (unknownFlags.length > 0) {
+    say(`--node-flags ${unknownFlags.join(",")}: no --build of that name`);
+    process.exit(1);
+  }
   const defs = fanoutOnly
     ? []
     : peerList(repoRoot, builds).filter(
@@ -332,16 +322,8 @@ async function main(): Promise<void> {
       peers: results,
       fanout,
     };
-    const outFile =
-      opt.out ??
-      join(
-        repoRoot,
-        "bench/results",
-        `${today()}-${modeName}${opt.label ? `-${opt.label}` : ""}.json`,
-      );
-    mkdirSync(join(outFile, ".."), { recursive: true });
-    writeFileSync(outFile, `${JSON.stringify(result, null, 2)}\n`);
-    formatLikeTheRepo(outFile);
+    const outFile = resultPath(modeName, opt.label, opt.out);
+    writeResult(outFile, result);
     process.stdout.write(`\n${markdown(result)}\nResult: ${outFile} (${result.durationS} s)\n`);
   } finally {
     for (const peer of peers) if (peer.running !== null) await peer.running.stop().catch(() => {});

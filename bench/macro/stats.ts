@@ -29,6 +29,18 @@ export interface LoadResult {
   latencyUs: Percentiles;
   /** Open mode: how late the generator sent each request after its scheduled time. */
   sendLagUs: Percentiles | null;
+  /** Open mode with `--window S`: the same figures per S seconds of scheduled send times. */
+  windows?: LoadWindow[];
+}
+
+/** One window of an open-loop run: the requests scheduled in [startS, startS + window). */
+export interface LoadWindow {
+  startS: number;
+  sent: number;
+  completed: number;
+  errors: number;
+  non2xx: number;
+  latencyUs: Percentiles;
 }
 
 /** Nearest-rank percentile of an ascending-sorted array; NaN when empty. */

@@ -11,17 +11,21 @@ export interface Tools {
   wrk: string;
 }
 
-export interface MachineFacts {
+/** The machine a run measured on, without the proxies' versions. */
+export interface HostFacts {
   cpuModel: string;
   cores: number;
   memoryMB: number;
   os: string;
   kernel: string;
   node: string;
+  loadAverageStart: number[];
+}
+
+export interface MachineFacts extends HostFacts {
   nginx: string;
   haproxy: string;
   wrk: string;
-  loadAverageStart: number[];
 }
 
 const APT_PACKAGES = ["nginx-light|nginx", "haproxy", "wrk"];
@@ -114,6 +118,16 @@ function versionLine(cmd: string, args: string[], pattern: RegExp): string {
 
 /** CPU, cores, memory, OS, Node and tool versions, and the load average when the run starts. */
 export function machineFacts(tools: Tools): MachineFacts {
+  return {
+    ...hostFacts(),
+    nginx: versionLine(tools.nginx, ["-v"], /nginx version: (\S+)/),
+    haproxy: versionLine(tools.haproxy, ["-v"], /(HAProxy version \S+)/i),
+    wrk: versionLine(tools.wrk, ["-v"], /^(wrk \S+)/m),
+  };
+}
+
+/** CPU, cores, memory, OS, Node, and the load average when the run starts. */
+export function hostFacts(): HostFacts {
   let osName = `${os.type()} ${os.release()}`;
   try {
     const m = /^PRETTY_NAME="?([^"\n]+)"?/m.exec(readFileSync("/etc/os-release", "utf8"));
@@ -134,9 +148,6 @@ export function machineFacts(tools: Tools): MachineFacts {
     os: osName,
     kernel,
     node: process.version,
-    nginx: versionLine(tools.nginx, ["-v"], /nginx version: (\S+)/),
-    haproxy: versionLine(tools.haproxy, ["-v"], /(HAProxy version \S+)/i),
-    wrk: versionLine(tools.wrk, ["-v"], /^(wrk \S+)/m),
     loadAverageStart: os.loadavg().map((x) => Math.round(x * 100) / 100),
   };
 }

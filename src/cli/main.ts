@@ -2,4 +2,4 @@
 // The `lanemesh` executable: parses the command line with the program of program.ts; no logic here.
 import { buildProgram } from "./program.js";
 
-await buildProgram().parseAsync(process.argv);
+await (await buildProgram(process.argv)).parseAsync(process.argv);

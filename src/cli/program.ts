@@ -1,50 +1,57 @@
-// The `lanemesh` command tree: one register() per command module on one commander program, and the parse rules they share; it parses nothing and starts nothing.
+// The `lanemesh` command tree: one register() per command module on one commander program, each module imported only when its command is wanted, and the parse rules they share; it parses nothing and starts nothing.
 import { Command, type Option } from "commander";
-import { register as registerAdopt } from "./adopt.js";
-import { register as registerApply } from "./apply.js";
-import { register as registerControlPlane } from "./control-plane.js";
-import { register as registerDelete } from "./delete.js";
-import { register as registerDemo } from "./demo.js";
-import { register as registerDemoApp } from "./demo-app.js";
-import { register as registerDescribe } from "./describe.js";
-import { register as registerExplain } from "./explain.js";
-import { register as registerGateway } from "./gateway.js";
-import { register as registerGet } from "./get.js";
-import { register as registerInject } from "./inject.js";
-import { register as registerInstall } from "./install.js";
-import { register as registerIptables } from "./iptables.js";
-import { register as registerSidecar } from "./sidecar.js";
-import { register as registerStatus } from "./status.js";
-import { register as registerToken } from "./token.js";
-import { register as registerValidate } from "./validate.js";
-import { CLIENT_VERSION, register as registerVersion } from "./version.js";
-import { register as registerWebhook } from "./webhook.js";
+import { CLIENT_VERSION } from "./client-version.js";
 
-/** Every command module exports `register(program)`; add one line per command below. */
-export function buildProgram(): Command {
+/** What every command module exports. */
+interface CommandModule {
+  register(program: Command): void;
+}
+
+/**
+ * Every command, in the order help lists them, with the module that registers it. A module is
+ * imported only when the tree needs it: a command's imports (the control plane's server and API
+ * client, gRPC, YAML printing…) would otherwise sit in the memory of every process, the
+ * sidecar's included (bench/README.md, "Memory, round two").
+ */
+const COMMANDS: readonly (readonly [string, () => Promise<CommandModule>])[] = [
+  ["sidecar", () => import("./sidecar.js")],
+  ["gateway", () => import("./gateway.js")],
+  ["validate", () => import("./validate.js")],
+  ["explain", () => import("./explain.js")],
+  ["demo-app", () => import("./demo-app.js")],
+  ["control-plane", () => import("./control-plane.js")],
+  ["apply", () => import("./apply.js")],
+  ["get", () => import("./get.js")],
+  ["describe", () => import("./describe.js")],
+  ["status", () => import("./status.js")],
+  ["delete", () => import("./delete.js")],
+  ["token", () => import("./token.js")],
+  ["adopt", () => import("./adopt.js")],
+  ["demo", () => import("./demo.js")],
+  ["version", () => import("./version.js")],
+  ["install", () => import("./install.js")],
+  ["inject", () => import("./inject.js")],
+  ["webhook", () => import("./webhook.js")],
+  ["iptables", () => import("./iptables.js")],
+];
+
+/** The names of every command, in help order. */
+export const COMMAND_NAMES: readonly string[] = COMMANDS.map(([name]) => name);
+
+/**
+ * The program for a command line (`process.argv`): when its first argument names a command, only
+ * that command is registered (commander then parses exactly as with the whole tree); otherwise
+ * (help, `-V`, an unknown command and its suggestions) every command is.
+ */
+export async function buildProgram(argv?: readonly string[]): Promise<Command> {
+  const first = argv?.[2];
+  const only = COMMANDS.find(([name]) => name === first);
   const program = new Command("lanemesh")
     .description("A sidecar mesh for end-to-end canary releases with lanes.")
     .version(CLIENT_VERSION, "-V, --version")
     .showHelpAfterError("(add --help for the command's flags)");
-  registerSidecar(program);
-  registerGateway(program);
-  registerValidate(program);
-  registerExplain(program);
-  registerDemoApp(program);
-  registerControlPlane(program);
-  registerApply(program);
-  registerGet(program);
-  registerDescribe(program);
-  registerStatus(program);
-  registerDelete(program);
-  registerToken(program);
-  registerAdopt(program);
-  registerDemo(program);
-  registerVersion(program);
-  registerInstall(program);
-  registerInject(program);
-  registerWebhook(program);
-  registerIptables(program);
+  const modules = await Promise.all((only ? [only] : COMMANDS).map(([, load]) => load()));
+  for (const m of modules) m.register(program);
   for (const cmd of program.commands) requireAfterUnknown(cmd);
   return program;
 }

@@ -3,7 +3,7 @@ import { type ConfigError, formatError } from "../config/document.js";
 import { StaticResolver } from "../discovery/static.js";
 import type { Resolver } from "../discovery/types.js";
 import type { LiveConfig } from "../live/live-config.js";
-import { type SyncHello, startSync } from "../sync/client.js";
+import type { startSync as StartSync, SyncHello } from "../sync/client.js";
 import { type FileRules, startFileRules } from "../sync/files.js";
 import { logger } from "../telemetry/logger.js";
 import type { ProxyMetrics } from "../telemetry/metrics.js";
@@ -115,7 +115,12 @@ export async function startSources(
   const opened = await openResolver(discovery);
   if (opened !== null && !opened.ok) return { ok: false, lines: opened.lines };
   const resolver = opened?.resolver;
-  if (rulePaths.length === 0) return controlPlaneSources(flags, resolver, live, metrics);
+  if (rulePaths.length === 0) {
+    // The control-plane client (gRPC, the wire's protobuf) is imported only in this mode: a proxy
+    // in file mode does not carry it in memory.
+    const { startSync } = await import("../sync/client.js");
+    return controlPlaneSources(startSync, flags, resolver, live, metrics);
+  }
 
   const rules = startFileRules({ paths: rulePaths, live, metrics });
   if (!rules.ok) {
@@ -201,6 +206,7 @@ function registerSelf(resolver: Resolver, hello: SyncHello): void {
  * control plane once `connect` is called; until the first snapshot /ready fails.
  */
 function controlPlaneSources(
+  startSync: typeof StartSync,
   flags: SourceFlags,
   resolver: Resolver | undefined,
   live: LiveConfig,

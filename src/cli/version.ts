@@ -1,17 +1,10 @@
 // `lanemesh version`: the client's version and, unless --client, the version of the control plane it talks to; it only reads and prints.
-import { readFileSync } from "node:fs";
 import type { Command } from "commander";
 import { stringify } from "yaml";
 import { callServer } from "../control-plane/api-client.js";
+import { CLIENT_VERSION } from "./client-version.js";
 import { outputOption } from "./get.js";
 import { connection, serverOption, tokenFileOption, tokenOption } from "./server-client.js";
-
-/** The package's version (package.json at the repository or package root). */
-export const CLIENT_VERSION = (
-  JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
-    version: string;
-  }
-).version;
 
 interface ServerVersion {
   version: string;

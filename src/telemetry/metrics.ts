@@ -1,6 +1,6 @@
 // The Prometheus metrics of a proxy (the names are part of the contract) on a per-process registry; it records, it never decides.
-import { Registry } from "prom-client";
 import { LoadBook } from "./load.js";
+import { Registry } from "./prom.js";
 import {
   collectProcessMetrics,
   counter,

@@ -1,5 +1,5 @@
 // Prometheus series for the request path (children resolved once, recorded as field updates) and one way to declare a registry's metrics; it records, it never decides.
-import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, type Registry } from "./prom.js";
 
 /*
  * The per-request series (requests, duration, fallback) are not prom-client metrics: prom-client
@@ -185,7 +185,7 @@ export class LabeledHistogram extends Series<HistogramChild> {
  * (14 → 7 ms/s measured), and a stall still shows, as the delay of the next tick.
  */
 export function collectProcessMetrics(registry: Registry): void {
-  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 100 });
+  collectDefaultMetrics(registry, { eventLoopMonitoringPrecision: 100 });
 }
 
 export function counter<L extends string = never>(

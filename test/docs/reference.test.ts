@@ -216,8 +216,8 @@ function flagProblems({ name, cmd }: { name: string; cmd: Command }): string[] {
   return problems;
 }
 
-describe("docs/cli.md", () => {
-  const program = buildProgram();
+describe("docs/cli.md", async () => {
+  const program = await buildProgram();
 
   it("documents every command, every flag with its environment variable and default, and no other", () => {
     assert.ok(program.commands.length >= 12);

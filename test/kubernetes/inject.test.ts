@@ -10,6 +10,7 @@ import {
   type InjectOptions,
   injectPod,
   PROXY_CONTAINER,
+  PROXY_NODE_OPTIONS,
   planInjection,
 } from "../../src/kubernetes/inject.js";
 import { injectYaml } from "../../src/kubernetes/inject-files.js";
@@ -106,6 +107,7 @@ describe("lanemesh inject", () => {
       POD_NAME: "field:metadata.name",
       POD_NAMESPACE: "field:metadata.namespace",
       POD_IP: "field:status.podIP",
+      NODE_OPTIONS: PROXY_NODE_OPTIONS,
     });
     assert.equal(proxy.restartPolicy, "Always");
     assert.deepEqual(proxy.args, ["sidecar"]);
@@ -143,6 +145,26 @@ describe("lanemesh inject", () => {
     assert.equal(init.securityContext.runAsUser, 0);
     assert.equal(init.securityContext.runAsNonRoot, false);
     assert.equal(out[0]?.spec.template.metadata.annotations["lanemesh.io/injected"], "0.0.0-test");
+  });
+
+  it("the sidecar's NODE_OPTIONS: Node takes them from the environment and caps the young generation at 2 MB semi-spaces", () => {
+    // A flag Node refuses in NODE_OPTIONS would stop every injected sidecar from starting.
+    const script = `const keep = [];
+for (let i = 0; i < 200000; i++) { keep.push({ i, s: "x" + i }); if (keep.length > 5000) keep.length = 0; }
+const s = require("node:v8").getHeapSpaceStatistics().find((x) => x.space_name === "new_space");
+process.stdout.write(String(s.space_size));`;
+    const run = (env: Record<string, string>) =>
+      spawnSync(process.execPath, ["-e", script], {
+        env: { ...process.env, ...env },
+        encoding: "utf8",
+      });
+    const capped = run({ NODE_OPTIONS: PROXY_NODE_OPTIONS });
+    assert.equal(capped.status, 0, capped.stderr);
+    assert.equal(PROXY_NODE_OPTIONS, "--max-semi-space-size=2");
+    assert.ok(Number(capped.stdout) <= 4 * 2 ** 20, `new space ${capped.stdout} bytes`);
+    // The same script grows the young generation past that when allowed to.
+    const wide = run({ NODE_OPTIONS: "--max-semi-space-size=16" });
+    assert.ok(Number(wide.stdout) > 4 * 2 ** 20, `with 16 MB allowed: ${wide.stdout} bytes`);
   });
 
   it("tags, names and ports: label precedence, base is no tag, annotation port, workload name", () => {

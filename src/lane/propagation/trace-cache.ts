@@ -69,7 +69,6 @@
 import { isLaneTag } from "../../config/lane-tag.js";
 import { BaseSightings } from "./base-sightings.js";
 import type { LaneContext } from "./tag.js";
-import { parseTraceparent } from "./traceparent.js";
 
 export interface TraceTagCacheOptions {
   /** Upper bound on stored tagged or ambiguous ids (default 100 000). */
@@ -201,14 +200,16 @@ export class TraceTagCache {
   /**
    * Inbound side: remember the request's lane (`tag`, null = base) under every trace id it
    * carries (traceparent, b3, request id), since the app may forward any one of them, and under
-   * the id of `freshTraceparent` when the inbound side wrote one. Applies the rule above.
+   * the id of `freshTraceparent` when the inbound side wrote one (with `newTraceparent`). Applies
+   * the rule above.
    */
   remember(ctx: LaneContext, tag: string | null, freshTraceparent?: string): void {
     const now = this.now();
     const a = ctx.traceparent ? ctx.traceId : null;
     const b = ctx.b3TraceId !== a ? ctx.b3TraceId : null;
     const c = ctx.requestId !== a && ctx.requestId !== b ? ctx.requestId : null;
-    const d = freshTraceparent === undefined ? null : parseTraceparent(freshTraceparent);
+    // One this proxy wrote (newTraceparent): its trace id sits at a fixed place.
+    const d = freshTraceparent === undefined ? null : freshTraceparent.slice(3, 35);
     this.lost = 0;
     if (tag === null) {
       this.sightBase(a, now);

@@ -1,12 +1,19 @@
-// The listener stage: an HTTP/1.1 server (HTTP/2 on the same port through listen/h2.ts) with the edge limits every proxy port applies, in-flight tracking and drain; it never routes.
-import { createServer, type IncomingMessage, type Server, ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
+// The listener stage: an HTTP/1.1 server on raw sockets (listen/h1-server.ts; HTTP/2 on the same port through listen/h2.ts) with the edge limits every proxy port applies, in-flight tracking and drain; it never routes.
+import {
+  createServer,
+  type Server as HttpServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
+import type { AddressInfo, Server } from "node:net";
 import type { Logger } from "../../telemetry/logger.js";
-import { ProxyError, sendError, sendRawError } from "../errors.js";
-import type { Exchange } from "../exchange.js";
+import { ProxyError, sendError } from "../errors.js";
+import { Exchange } from "../exchange.js";
 import { headerValue } from "../headers.js";
 import type { Recorder } from "../record.js";
 import { checkRequest, namesH2c, upgradeProtocol } from "./edge.js";
+import { NO_BODY, type RawRequest, type RawResponse } from "./h1-message.js";
+import { H1Server } from "./h1-server.js";
 import { H2Front } from "./h2.js";
 import { type Stall, sweep, sweepInterval, type Watchable, type WatchLimits } from "./watch.js";
 
@@ -23,8 +30,9 @@ import { type Stall, sweep, sweepInterval, type Watchable, type WatchLimits } fr
  * | response not read         | 60 s    | connection reset (--send-timeout; watch.ts)            |
  * | open tunnels              | --max-tunnels | 503 LANEMESH_OVERLOADED for the next Upgrade     |
  * | tunnel without traffic    | 1 h     | both connections closed (--tunnel-idle-timeout)        |
- * Node checks the two request timers every 5 s, so they fire up to 5 s late; the listener's own
- * sweep (watch.ts) runs every 1/8 of its shortest timeout, at most every second.
+ * The HTTP/1.1 server (h1-server.ts) checks the two request timers and the keep-alive bound every
+ * second, so they fire up to 1 s late; the listener's own sweep (watch.ts) runs every 1/8 of its
+ * shortest timeout, at most every second.
  *
  * Upstream side (forward/h1/forwarder.ts), per instance: up to 128 connections (a share per client:
  * limits.ts), at most 1,024 requests waiting for one, for 5 s at most (→ 503 LANEMESH_OVERLOADED),
@@ -37,13 +45,13 @@ import { type Stall, sweep, sweepInterval, type Watchable, type WatchLimits } fr
  *
  * Parsing is strict: Node's llhttp in strict mode (the insecure parser is refused: starting with
  * `--insecure-http-parser` in the command line or NODE_OPTIONS throws InsecureParserError, and
- * every server sets `insecureHTTPParser: false`). Malformed requests get 400 LANEMESH_BAD_REQUEST
+ * every parser is made with its lenient flags off). Malformed requests get 400 LANEMESH_BAD_REQUEST
  * and the connection is closed. On top of llhttp (see edge.ts): Transfer-Encoding other than
  * exactly `chunked` (`,chunked`, `gzip, chunked`, ...) → 400; Content-Length with
  * Transfer-Encoding → 400; two Host headers → 400. Tag header given twice, comma-joined, spelled
  * with `_` or not a lane tag → 400 LANEMESH_BAD_TAG_HEADER (lane/propagation/tag.ts, at every
  * listener, the gateway included even when it strips the tag). A refused request is never
- * forwarded. CONNECT is not supported: Node closes such connections. Upgrade requests (WebSocket)
+ * forwarded. CONNECT is not supported: such connections are closed. Upgrade requests (WebSocket)
  * pass the same checks and stages as any request and become tunnels (forward/h1/tunnel.ts); while draining
  * they are refused with 503. `Upgrade: h2c` is not a tunnel (see H2C_UPGRADE).
  */
@@ -103,21 +111,6 @@ export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
 /** A proxy listener's stage after the edge checks; synchronous, it answers through the Exchange. */
 export type ExchangeHandler = (x: Exchange) => void;
 
-/**
- * The response class of every listener: it carries its listener and Exchange, so one shared
- * `close` handler does the per-request teardown (no closure per request).
- */
-export class ProxyResponse extends ServerResponse implements Watchable {
-  listener: Listener | null = null;
-  exchange: Exchange | null = null;
-  watchMark = -1;
-  watchSince = 0;
-
-  tunnelSocket(): Socket | null {
-    return this.exchange?.tunnel?.socket ?? null;
-  }
-}
-
 /** The listener's limits on slow clients and tunnels (defaults above). */
 export interface ListenerLimits extends WatchLimits {
   readonly maxTunnels: number;
@@ -128,12 +121,6 @@ export const DEFAULT_LISTENER_LIMITS: ListenerLimits = {
   tunnelIdleMs: TUNNEL_IDLE_MS,
   maxTunnels: MAX_TUNNELS,
 };
-
-function onResponseClose(this: ProxyResponse): void {
-  this.listener?.finished(this);
-  const x = this.exchange;
-  if (x !== null) x.recorder.closed(x);
-}
 
 export interface ListenerOptions {
   /** Short name used in logs and `ports` (`inbound`, `outbound`, `gateway`, `admin`). */
@@ -146,32 +133,30 @@ export interface ListenerOptions {
    * every request (refusals included) is counted by `recorder`.
    */
   proxy?: { recorder: Recorder; handle: ExchangeHandler };
-  /** A plain listener (admin): no edge checks, no bookkeeping. */
+  /** A plain listener (admin, on node:http): no edge checks, no bookkeeping. */
   serve?: RequestHandler;
   /** Slow clients and tunnels (default DEFAULT_LISTENER_LIMITS). */
   limits?: ListenerLimits;
 }
 
-function parserError(err: Error & { code?: string }): ProxyError {
-  switch (err.code) {
-    case "HPE_HEADER_OVERFLOW":
-      return new ProxyError(
-        "LANEMESH_HEADERS_TOO_LARGE",
-        `header section larger than ${MAX_HEADER_BYTES} bytes`,
-      );
-    case "ERR_HTTP_REQUEST_TIMEOUT":
-      return new ProxyError("LANEMESH_REQUEST_TIMEOUT", "request not received in time");
-    default:
-      return new ProxyError(
-        "LANEMESH_BAD_REQUEST",
-        `malformed request (${err.code ?? "parse error"})`,
-      );
-  }
+type Proxy = NonNullable<ListenerOptions["proxy"]>;
+
+async function bind(server: Server, opts: ListenerOptions): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(opts.port, opts.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  // After binding, a server error (e.g. EMFILE on accept) must not crash the process.
+  server.on("error", (err) => opts.log.error({ err }, "listener error"));
+  return (server.address() as AddressInfo).port;
 }
 
 /** One listening server and the requests in flight on it. */
 export class Listener {
-  private readonly inFlight = new Set<ProxyResponse>();
+  private readonly inFlight = new Set<RawResponse>();
   private draining = false;
   private idleWaiters: (() => void)[] = [];
   /** Upgrade requests whose connection is open (handshakes and tunnels). */
@@ -179,11 +164,16 @@ export class Listener {
   private readonly watch: NodeJS.Timeout;
   /** The HTTP/2 server behind the same port (proxy listeners only; listen/h2.ts). */
   h2: H2Front | null = null;
+  /** The raw HTTP/1.1 server of a proxy listener (null for a plain one). */
+  private h1: H1Server | null = null;
+  /** node:http's server of a plain listener (admin). */
+  private http: HttpServer | null = null;
+  private proxy: Proxy | null = null;
 
   private constructor(
     readonly name: string,
-    readonly server: Server<typeof IncomingMessage, typeof ProxyResponse>,
-    readonly port: number,
+    /** The listening socket server (fronts such as interception take its connections). */
+    readonly server: Server,
     private readonly limits: ListenerLimits,
     private readonly log: Logger,
   ) {
@@ -191,10 +181,53 @@ export class Listener {
     this.watch.unref();
   }
 
+  /** The bound port. */
+  port = 0;
+
   static async open(opts: ListenerOptions): Promise<Listener> {
     refuseInsecureParser();
-    const server = createServer<typeof IncomingMessage, typeof ProxyResponse>({
-      ServerResponse: ProxyResponse,
+    const limits = opts.limits ?? DEFAULT_LISTENER_LIMITS;
+    const proxy = opts.proxy;
+    if (proxy === undefined) return Listener.openPlain(opts, limits);
+    let listener: Listener | null = null;
+    const h1 = new H1Server(
+      {
+        maxHeaderBytes: MAX_HEADER_BYTES,
+        headersTimeoutMs: HEADERS_TIMEOUT_MS,
+        requestTimeoutMs: REQUEST_TIMEOUT_MS,
+        keepAliveMs: CLIENT_KEEP_ALIVE_MS,
+      },
+      {
+        request: (req, res) => listener?.accept(req, res),
+        upgrade: (req, res, head) => listener?.acceptUpgrade(req, res, head),
+        refused: (err, code) =>
+          opts.log.debug({ err: err.message, code }, "refused malformed request"),
+      },
+    );
+    listener = new Listener(opts.name, h1.server, limits, opts.log);
+    listener.h1 = h1;
+    listener.proxy = proxy;
+    const l = listener;
+    l.h2 = new H2Front(h1.server, {
+      recorder: proxy.recorder,
+      log: opts.log,
+      handle: (x, hasBody) => l.handle(x, proxy, hasBody),
+      maxHeaders: MAX_HEADERS,
+      silentMs: CLIENT_KEEP_ALIVE_MS,
+    });
+    try {
+      l.port = await bind(h1.server, opts);
+    } catch (err) {
+      h1.stop();
+      clearInterval(l.watch);
+      throw err;
+    }
+    return l;
+  }
+
+  /** The admin port: node:http with the same header bounds, no edge checks or bookkeeping. */
+  private static async openPlain(opts: ListenerOptions, limits: ListenerLimits): Promise<Listener> {
+    const server = createServer({
       maxHeaderSize: MAX_HEADER_BYTES,
       insecureHTTPParser: false,
       requestTimeout: REQUEST_TIMEOUT_MS,
@@ -202,77 +235,48 @@ export class Listener {
       keepAliveTimeout: CLIENT_KEEP_ALIVE_MS,
       connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
     });
-    // Above our own check, so that rawHeaders still show that the limit was passed.
     server.maxHeadersCount = MAX_HEADERS + 1;
-    server.on("clientError", (err: Error & { code?: string }, socket: Socket) => {
-      // As Node's default: answer only when no response has started on this socket.
-      const current = (socket as Socket & { _httpMessage?: ServerResponse })._httpMessage;
-      if (err.code === "ECONNRESET" || current?.headersSent === true) {
-        socket.destroy();
-        return;
-      }
-      opts.log.debug({ err: err.message, code: err.code }, "refused malformed request");
-      sendRawError(socket, parserError(err));
+    const listener = new Listener(opts.name, server, limits, opts.log);
+    listener.http = server;
+    server.on("request", (req: IncomingMessage, res: ServerResponse) => {
+      if (listener.draining) res.setHeader("connection", "close");
+      listener.serve(req, res, opts);
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(opts.port, opts.host, () => {
-        server.off("error", reject);
-        resolve();
-      });
-    });
-    // After binding, a server error (e.g. EMFILE on accept) must not crash the process.
-    server.on("error", (err) => opts.log.error({ err }, "listener error"));
-    const listener = new Listener(
-      opts.name,
-      server,
-      (server.address() as AddressInfo).port,
-      opts.limits ?? DEFAULT_LISTENER_LIMITS,
-      opts.log,
-    );
-    server.on("request", (req: IncomingMessage, res: ProxyResponse) =>
-      listener.accept(req, res, opts),
-    );
-    const proxy = opts.proxy;
-    if (proxy !== undefined) {
-      listener.h2 = new H2Front(server, {
-        recorder: proxy.recorder,
-        log: opts.log,
-        handle: (x, hasBody) => listener.handle(x, proxy, hasBody),
-        maxHeaders: MAX_HEADERS,
-        silentMs: CLIENT_KEEP_ALIVE_MS,
-      });
-      server.on("upgrade", (req: IncomingMessage, socket: Socket, head: Buffer) =>
-        listener.acceptUpgrade(req, socket, head, proxy),
-      );
+    try {
+      listener.port = await bind(server, opts);
+    } catch (err) {
+      clearInterval(listener.watch);
+      throw err;
     }
     return listener;
   }
 
-  private accept(req: IncomingMessage, res: ProxyResponse, opts: ListenerOptions): void {
+  private track(req: RawRequest, res: RawResponse, proxy: Proxy): Exchange {
     this.inFlight.add(res);
-    res.listener = this;
-    res.on("close", onResponseClose);
-    if (this.draining) res.setHeader("connection", "close");
-    const proxy = opts.proxy;
-    if (proxy === undefined) {
-      this.serve(req, res, opts);
-      return;
-    }
-    const x = proxy.recorder.track(req, res);
+    res.closed = this.responseClosed;
+    const x = new Exchange(req, res, proxy.recorder, req.body ?? NO_BODY);
     res.exchange = x;
-    this.handle(x, proxy);
+    return x;
+  }
+
+  /** A response closed (finished or cut): out of flight, and its Exchange's bookkeeping done. */
+  private readonly responseClosed = (res: RawResponse): void => {
+    this.finished(res);
+    const x = res.exchange;
+    if (x !== null) x.recorder.closed(x);
+  };
+
+  private accept(req: RawRequest, res: RawResponse): void {
+    const proxy = this.proxy as Proxy;
+    if (this.draining) res.setHeader("connection", "close");
+    this.handle(this.track(req, res, proxy), proxy);
   }
 
   /**
    * The edge checks, then the listener's stages; a refusal is answered and closes the connection.
    * `h2Body`: an HTTP/2 request's framing says whether a body follows (no Content-Length needed).
    */
-  private handle(
-    x: Exchange,
-    proxy: NonNullable<ListenerOptions["proxy"]>,
-    h2Body?: boolean,
-  ): void {
+  private handle(x: Exchange, proxy: Proxy, h2Body?: boolean): void {
     const refused = checkRequest(x.req.rawHeaders, MAX_HEADERS, x);
     if (h2Body !== undefined) x.hasBody = h2Body;
     if (refused !== null) {
@@ -288,41 +292,31 @@ export class Listener {
   }
 
   /**
-   * An Upgrade request: Node hands over the connection. A response bound to it answers refusals
-   * and errors like any request's (then the connection closes); otherwise the forwarder tunnels.
+   * An Upgrade request: the connection is handed over. Its response answers refusals and errors
+   * like any request's (then the connection closes); otherwise the forwarder tunnels.
    */
-  private acceptUpgrade(
-    req: IncomingMessage,
-    socket: Socket,
-    head: Buffer,
-    proxy: NonNullable<ListenerOptions["proxy"]>,
-  ): void {
+  private acceptUpgrade(req: RawRequest, res: RawResponse, head: Buffer): void {
+    const proxy = this.proxy as Proxy;
+    const socket = req.socket;
     socket.on("error", () => socket.destroy());
-    const res = new ProxyResponse(req);
-    res.assignSocket(socket);
-    res.shouldKeepAlive = false;
-    res.on("finish", () => socket.end());
-    this.inFlight.add(res);
-    res.listener = this;
-    res.on("close", onResponseClose);
-    const x = proxy.recorder.track(req, res);
-    res.exchange = x;
+    res.closeAfter = true;
+    const x = this.track(req, res, proxy);
     const protocol = upgradeProtocol(req.rawHeaders);
     if (!H2C_UPGRADE && namesH2c(protocol)) {
       // Served as plain HTTP/1.1 on this connection, then closed; its body (if any) was not
-      // parsed by Node (it follows an upgrade), so such a request cannot be forwarded.
+      // parsed (it follows an upgrade), so such a request cannot be forwarded.
       const length = headerValue(req.rawHeaders, "content-length");
       const body =
         (length !== undefined && length !== "0") ||
         headerValue(req.rawHeaders, "transfer-encoding") !== undefined;
       if (body || head.length > 0) {
-        x.res.setHeader("connection", "close");
         proxy.recorder.fail(
           x,
           new ProxyError("LANEMESH_BAD_REQUEST", "an h2c upgrade with a body is not supported"),
         );
         return;
       }
+      req.complete = true;
       this.handle(x, proxy);
       return;
     }
@@ -342,6 +336,7 @@ export class Listener {
     socket.once("close", () => {
       this.tunnels--;
     });
+    req.complete = true;
     this.handle(x, proxy);
   }
 
@@ -357,7 +352,7 @@ export class Listener {
   }
 
   private readonly stalled = (item: Watchable, kind: Stall): void => {
-    const res = item as ProxyResponse;
+    const res = item as RawResponse;
     const x = res.exchange;
     this.log.debug({ kind, url: x?.req.url, service: x?.service }, "closing a stalled client");
     if (x !== null) x.recorder.clientTimeout(x, kind);
@@ -368,7 +363,7 @@ export class Listener {
     // A reset (nginx's reset_timedout_connection): the bytes the client did not take are
     // dropped at once instead of lingering in the kernel's send queue.
     const socket = res.socket;
-    if (socket !== null && !socket.destroyed) socket.resetAndDestroy();
+    if (!socket.destroyed) socket.resetAndDestroy();
   };
 
   private serve(req: IncomingMessage, res: ServerResponse, opts: ListenerOptions): void {
@@ -386,14 +381,19 @@ export class Listener {
   }
 
   /** The response closed (finished or cut): it is no longer in flight. */
-  finished(res: ProxyResponse): void {
+  private finished(res: RawResponse): void {
     this.inFlight.delete(res);
     if (!this.draining) return;
-    this.server.closeIdleConnections();
+    this.closeIdle();
     if (this.inFlight.size === 0) {
       for (const w of this.idleWaiters) w();
       this.idleWaiters = [];
     }
+  }
+
+  private closeIdle(): void {
+    this.h1?.closeIdle();
+    this.http?.closeIdleConnections();
   }
 
   /** Requests currently in flight (HTTP/2 streams included). */
@@ -408,11 +408,12 @@ export class Listener {
   drain(): Promise<void> {
     if (!this.draining) {
       this.draining = true;
+      if (this.h1 !== null) this.h1.draining = true;
       this.server.close();
       for (const res of this.inFlight) {
         if (!res.headersSent) res.setHeader("connection", "close");
       }
-      this.server.closeIdleConnections();
+      this.closeIdle();
     }
     const h2 = this.h2?.drain() ?? Promise.resolve();
     if (this.inFlight.size === 0) return h2;
@@ -421,15 +422,18 @@ export class Listener {
     );
   }
 
-  /** Close the server and every connection now (tunnels included: Node no longer tracks those). */
+  /** Close the server and every connection now (tunnels included). */
   close(): Promise<void> {
     this.draining = true;
+    if (this.h1 !== null) this.h1.draining = true;
     clearInterval(this.watch);
+    this.h1?.stop();
     return new Promise((resolve) => {
       this.server.close(() => resolve());
-      this.server.closeAllConnections();
+      this.h1?.closeAll();
+      this.http?.closeAllConnections();
       this.h2?.close();
-      for (const res of this.inFlight) res.socket?.destroy();
+      for (const res of this.inFlight) res.socket.destroy();
       for (const w of this.idleWaiters) w();
       this.idleWaiters = [];
     });

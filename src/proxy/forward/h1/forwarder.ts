@@ -141,7 +141,12 @@ export class H1Forwarder implements Forwarder, PoolHost {
     this.tickMs = Math.max(10, Math.min(250, Math.floor(shortest / 8)));
   }
 
+  /** The last upstream asked for and its pool: a sidecar's inbound side dials one app. */
+  private lastUpstream: Upstream | null = null;
+  private lastPool: UpstreamPool | null = null;
+
   private pool(u: Upstream): UpstreamPool {
+    if (u === this.lastUpstream && this.lastPool !== null) return this.lastPool;
     const key = upstreamKey(u);
     let pool = this.pools.get(key);
     if (pool === undefined) {
@@ -153,6 +158,8 @@ export class H1Forwarder implements Forwarder, PoolHost {
       );
       this.pools.set(key, pool);
     }
+    this.lastUpstream = u;
+    this.lastPool = pool;
     return pool;
   }
 
@@ -197,6 +204,8 @@ export class H1Forwarder implements Forwarder, PoolHost {
   }
 
   retain(keep: Iterable<Upstream>): void {
+    this.lastUpstream = null;
+    this.lastPool = null;
     const keys = new Set<string>();
     for (const u of keep) keys.add(upstreamKey(u));
     for (const [key, pool] of this.pools) {
@@ -219,12 +228,16 @@ export class H1Forwarder implements Forwarder, PoolHost {
   }
 
   async close(): Promise<void> {
+    this.lastUpstream = null;
+    this.lastPool = null;
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.all(pools.map((p) => this.retire(p, false)));
   }
 
   async destroy(): Promise<void> {
+    this.lastUpstream = null;
+    this.lastPool = null;
     const pools = [...this.pools.values()];
     this.pools.clear();
     await Promise.all([...pools, ...this.retiring].map((p) => this.retire(p, true)));

@@ -24,6 +24,7 @@ export interface NativeParser {
 
 interface ParserClass {
   new (): NativeParser;
+  readonly REQUEST: number;
   readonly RESPONSE: number;
   readonly kOnHeaders: number;
   readonly kOnHeadersComplete: number;
@@ -48,18 +49,25 @@ export type OnHeadersComplete = (
 export type OnBody = (chunk: Buffer) => void;
 export type OnMessageComplete = () => void;
 
-function load(): ParserClass | null {
+function load(): { P: ParserClass; methods: readonly string[] } | null {
   try {
-    const common = createRequire(import.meta.url)("_http_common") as { HTTPParser?: ParserClass };
+    const common = createRequire(import.meta.url)("_http_common") as {
+      HTTPParser?: ParserClass;
+      methods?: readonly string[];
+    };
     const P = common.HTTPParser;
     if (typeof P !== "function" || typeof P.kOnHeadersComplete !== "number") return null;
-    return P;
+    if (!Array.isArray(common.methods)) return null;
+    return { P, methods: common.methods };
   } catch {
     return null;
   }
 }
 
-const Parser = load();
+const loaded = load();
+const Parser = loaded?.P ?? null;
+/** llhttp's method numbers to names (a request parser's `onHeadersComplete` gives the number). */
+export const METHODS: readonly string[] = loaded?.methods ?? [];
 
 export const nativeParserAvailable = Parser !== null;
 
@@ -72,12 +80,45 @@ export interface ResponseCallbacks {
 
 /** A strict response parser (lenient flags off) with the given callbacks. */
 export function responseParser(cb: ResponseCallbacks, maxHeaderSize: number): NativeParser {
+  return strictParser("RESPONSE", cb, maxHeaderSize);
+}
+
+function strictParser(
+  type: "REQUEST" | "RESPONSE",
+  cb: ResponseCallbacks | RequestCallbacks,
+  maxHeaderSize: number,
+): NativeParser {
   if (Parser === null) throw new Error("this Node.js has no native HTTP parser (_http_common)");
   const p = new Parser();
-  p.initialize(Parser.RESPONSE, {}, maxHeaderSize, Parser.kLenientNone);
+  p.initialize(Parser[type], {}, maxHeaderSize, Parser.kLenientNone);
   p[Parser.kOnHeaders] = cb.onHeaders;
   p[Parser.kOnHeadersComplete] = cb.onHeadersComplete;
   p[Parser.kOnBody] = cb.onBody;
   p[Parser.kOnMessageComplete] = cb.onMessageComplete;
   return p;
+}
+
+/** A request's head, as the request parser hands it over (method as llhttp's number). */
+export type OnRequestHead = (
+  versionMajor: number,
+  versionMinor: number,
+  headers: string[] | undefined,
+  method: number,
+  url: string | undefined,
+  statusCode: undefined,
+  statusMessage: undefined,
+  upgrade: boolean,
+  shouldKeepAlive: boolean,
+) => number;
+
+export interface RequestCallbacks {
+  onHeaders: OnHeaders;
+  onHeadersComplete: OnRequestHead;
+  onBody: OnBody;
+  onMessageComplete: OnMessageComplete;
+}
+
+/** A strict request parser (lenient flags off), as Node's HTTP server uses it. */
+export function requestParser(cb: RequestCallbacks, maxHeaderSize: number): NativeParser {
+  return strictParser("REQUEST", cb, maxHeaderSize);
 }
