@@ -45,9 +45,18 @@ export interface MeshServerHooks {
 /** Node ids whose stream ended with a push unanswered, kept for their next hello (bounded). */
 const MAX_UNANSWERED = 10_000;
 
+/** Hello.features: at most this many, each at most FEATURE_MAX_CHARS (what a proxy may say). */
+export const MAX_HELLO_FEATURES = 16;
+const FEATURE_MAX_CHARS = 64;
+
 /** What is wrong with a hello, or null. */
 export function helloProblem(h: Hello): string | null {
   if (!h.nodeId) return "hello.node_id is empty";
+  const features = h.features ?? [];
+  if (features.length > MAX_HELLO_FEATURES)
+    return `hello.features lists ${features.length} features, at most ${MAX_HELLO_FEATURES}`;
+  if (features.some((f) => f.length > FEATURE_MAX_CHARS))
+    return `hello.features has a feature over ${FEATURE_MAX_CHARS} characters`;
   if (h.role !== "sidecar" && h.role !== "gateway")
     return `hello.role must be "sidecar" or "gateway", not "${h.role}"`;
   if (h.address) {

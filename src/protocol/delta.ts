@@ -71,13 +71,18 @@ export function diffDocs(
  * `held` brought forward by a delta: a document whose name a held one of its field has takes
  * that one's place, the others follow the held documents in the delta's order, the removed ones
  * are dropped. An error when the delta removes or changes what `held` does not have in that way
- * (the proxy does not hold the delta's base). `nameOf` gives a document's metadata.name, or null.
+ * (the proxy does not hold the delta's base), or names a document twice (in `removed`, or in a
+ * field). `nameOf` gives a document's metadata.name, or null.
  */
 export function applyDelta(
   held: FieldDocs,
   delta: Readonly<Record<DocField, readonly string[]>> & { removed: readonly string[] },
   nameOf: (doc: string) => string | null,
 ): { ok: true; docs: Record<DocField, string[]> } | { ok: false; error: string } {
+  // Each name removed must be held once: no more names than held documents (bounds the work).
+  const heldCount = DOC_FIELDS.reduce((n, f) => n + held[f].length, 0);
+  if (delta.removed.length > heldCount)
+    return { ok: false, error: `removes ${delta.removed.length} documents, ${heldCount} held` };
   const gone = new Map<string, Set<string>>();
   for (const key of delta.removed) {
     const slash = key.indexOf("/");
@@ -85,7 +90,9 @@ export function applyDelta(
     if (slash < 0 || f === undefined) return { ok: false, error: `removes ${key}: not Kind/name` };
     const names = gone.get(f) ?? new Set<string>();
     gone.set(f, names);
-    names.add(key.slice(slash + 1));
+    const name = key.slice(slash + 1);
+    if (names.has(name)) return { ok: false, error: `removes ${key} twice` };
+    names.add(name);
   }
   const docs = {} as Record<DocField, string[]>;
   for (const f of DOC_FIELDS) {
@@ -106,9 +113,12 @@ export function applyDelta(
       drop[j] = 1;
     }
     const added: string[] = [];
+    const named = new Set<string>();
     for (const doc of delta[f]) {
       const name = nameOf(doc);
       if (name === null) return { ok: false, error: `a ${FIELD_KIND[f]} of the delta has no name` };
+      if (named.has(name)) return { ok: false, error: `gives ${FIELD_KIND[f]}/${name} twice` };
+      named.add(name);
       const j = at.get(name);
       if (j === undefined) added.push(doc);
       else if (drop[j] === 1)

@@ -138,6 +138,9 @@ test("helloProblem and registrationProblem refuse hellos that cannot be served",
     [{ role: "mesh" }, /role/],
     [{ address: "nowhere" }, /host:port/],
     [{ app: "" }, /app/],
+    [{ features: ["delta", "x".repeat(64)] }, null],
+    [{ features: Array.from({ length: 17 }, (_, i) => `f${i}`) }, /17 features, at most 16/],
+    [{ features: ["x".repeat(65)] }, /over 64 characters/],
   ];
   for (const [patch, want] of cases) {
     const p = helloProblem({ ...base, ...patch });

@@ -1,5 +1,7 @@
 // Pushes: each version's message encoded once and shared by every stream, deltas only to proxies that take them and from a version they ACKed on that stream, a NACKed delta followed by the version whole, one push in flight per stream as before.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import { PushEncodings } from "../../src/control-plane/pushes.js";
@@ -14,8 +16,8 @@ import {
   type SnapshotMessage,
 } from "../../src/protocol/wire.js";
 import { VirtualClock } from "../helpers/clock.js";
-import { admin, bearer, docs, proxyToken, startCp } from "../helpers/control-plane.js";
-import { headerLane, mallRules, tempDir, when } from "../helpers/sync-fixtures.js";
+import { admin, bearer, docs, proxyToken, startCp, subscribe } from "../helpers/control-plane.js";
+import { headerLane, instance, mallRules, tempDir, when } from "../helpers/sync-fixtures.js";
 
 const store = (version: number, epoch = "e1") => ({ version, epoch, adopts: [] });
 const lanes = (n: number, changed = -1) =>
@@ -240,4 +242,50 @@ test("one push in flight per stream: changes meanwhile are coalesced into one de
   assert.deepEqual([s.version, s.baseVersion], [last, first.version]);
   assert.equal(s.lanes.length, 2, "gray changed and blue added, in one delta");
   assert.equal(p.received.length, 2);
+});
+
+test("a real proxy (startSync) takes changes as deltas over its stream and ends with the control plane's whole config", async (t) => {
+  const { cp, apply } = await setup(t);
+  await apply([...mallRules(), ...lanes(20), instance("a-base", "sc-a", 7001)]);
+  const dir = tempDir("cp-pushes-proxy");
+  const stateFile = join(dir.path, "state.json");
+  const proxy = subscribe(cp.grpcTarget, stateFile, "gw-real", cp);
+  t.after(async () => {
+    await proxy.sub.close();
+    dir.remove();
+  });
+  await proxy.at(cp.controlPlane.current().version);
+  const before = await pushMetric(cp, "lanemesh_cp_delta_pushes_total");
+
+  // A lane changed and one added; then a lane and the instance deleted.
+  const v1 = await apply([headerLane("l5", "mall", "changed"), headerLane("blue", "mall", "blue")]);
+  await proxy.at(v1);
+  assert.ok((await admin(cp, "DELETE", "v1/resources/lanes/l3")).ok);
+  assert.ok((await admin(cp, "DELETE", "v1/resources/instances/a-base")).ok);
+  const last = String(cp.controlPlane.version());
+  await proxy.at(last);
+  assert.ok(
+    (await pushMetric(cp, "lanemesh_cp_delta_pushes_total")) - before >= 2,
+    "the changes went as deltas",
+  );
+
+  const c = proxy.live.current();
+  const tags = new Map(c?.rules.lanes.map((l) => [l.metadata.name, l.spec.tag]));
+  assert.equal(tags.get("l5"), "changed");
+  assert.equal(tags.get("blue"), "blue");
+  assert.equal(tags.has("l3"), false);
+  assert.equal(c?.rules.lanes.length, 21);
+  assert.deepEqual(c?.endpoints, []);
+  await when(
+    (cb) => cp.controlPlane.onProxyChange(cb),
+    () => cp.controlPlane.proxies()[0]?.ackedVersion === last,
+    "the control plane has the proxy's ACK",
+  );
+  await proxy.sub.close();
+  // What the proxy made from the deltas is the control plane's whole snapshot, document by document.
+  const saved = JSON.parse(readFileSync(stateFile, "utf8")) as SnapshotMessage;
+  const whole = cp.controlPlane.current();
+  for (const f of ["routes", "groups", "lanes", "endpoints"] as const)
+    assert.deepEqual(saved[f], whole[f], f);
+  assert.equal(saved.version, last);
 });

@@ -83,6 +83,17 @@ test("applyDelta refuses a delta that does not fit what is held", () => {
   assert.ok(!r3.ok && /both changes and removes/.test(r3.error));
   const r4 = applyDelta(held, { ...none, lanes: ["{}"], removed: [] }, nameOf);
   assert.ok(!r4.ok && /no name/.test(r4.error));
+  // A name twice: changed twice, added twice, removed twice.
+  const r5 = applyDelta(held, { ...none, lanes: [doc("a", 2), doc("a", 3)], removed: [] }, nameOf);
+  assert.ok(!r5.ok && /Lane\/a twice/.test(r5.error), "changed twice");
+  const r6 = applyDelta(held, { ...none, lanes: [doc("n"), doc("n", 2)], removed: [] }, nameOf);
+  assert.ok(!r6.ok && /Lane\/n twice/.test(r6.error), "added twice");
+  const two = snap({ lanes: [doc("a"), doc("b")] }).docs;
+  const r7 = applyDelta(two, { ...none, removed: ["Lane/a", "Lane/a"] }, nameOf);
+  assert.ok(!r7.ok && /removes Lane\/a twice/.test(r7.error), "removed twice");
+  // More names removed than documents held: refused before any is looked at.
+  const r8 = applyDelta(held, { ...none, removed: ["Lane/a", "Lane/b"] }, nameOf);
+  assert.ok(!r8.ok && /removes 2 documents, 1 held/.test(r8.error));
 });
 
 const dir = mkdtempSync(join(tmpdir(), "lanemesh-old-proto-"));
