@@ -1,7 +1,7 @@
 // Builds the snapshot every proxy receives (stored resources + registered instances) once per version; no I/O.
 import { validateResources } from "../config/load.js";
 import { API_VERSION, type Instance } from "../config/types.js";
-import type { DocField, FieldDocs } from "../protocol/delta.js";
+import { type DocField, type FieldDocs, fieldOfKind } from "../protocol/delta.js";
 import type { SnapshotContent } from "../protocol/snapshot-check.js";
 import { identity } from "./apply.js";
 import type { Registration } from "./registry.js";
@@ -35,16 +35,7 @@ export function buildSnapshot(
   const docs: Record<DocField, string[]> = { routes: [], groups: [], lanes: [], endpoints: [] };
   const names: Record<DocField, string[]> = { routes: [], groups: [], lanes: [], endpoints: [] };
   const add = (kind: string | undefined, json: string, name: string) => {
-    const f =
-      kind === "Route"
-        ? "routes"
-        : kind === "LaneGroup"
-          ? "groups"
-          : kind === "Lane"
-            ? "lanes"
-            : kind === "Instance"
-              ? "endpoints"
-              : undefined;
+    const f = fieldOfKind(kind);
     if (f === undefined) return;
     docs[f].push(json);
     names[f].push(name);

@@ -12,6 +12,11 @@ export const FIELD_KIND: Readonly<Record<DocField, string>> = {
   endpoints: "Instance",
 };
 
+/** The field a document of `kind` goes in, or undefined for a kind no snapshot carries. */
+export function fieldOfKind(kind: unknown): DocField | undefined {
+  return DOC_FIELDS.find((f) => FIELD_KIND[f] === kind);
+}
+
 /** A snapshot's documents (JSON text), field by field. */
 export type FieldDocs = Readonly<Record<DocField, readonly string[]>>;
 
@@ -86,7 +91,7 @@ export function applyDelta(
   const gone = new Map<string, Set<string>>();
   for (const key of delta.removed) {
     const slash = key.indexOf("/");
-    const f = DOC_FIELDS.find((x) => FIELD_KIND[x] === key.slice(0, slash));
+    const f = fieldOfKind(key.slice(0, slash));
     if (slash < 0 || f === undefined) return { ok: false, error: `removes ${key}: not Kind/name` };
     const names = gone.get(f) ?? new Set<string>();
     gone.set(f, names);

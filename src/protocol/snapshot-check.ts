@@ -3,6 +3,7 @@ import { formatError } from "../config/document.js";
 import { toEndpoint, validateResources } from "../config/load.js";
 import type { Endpoint, RuleSet } from "../config/types.js";
 import type { ShapeMemo } from "../config/validate.js";
+import { DOC_FIELDS, FIELD_KIND } from "./delta.js";
 import { type SnapshotMessage, snapshotDocuments } from "./wire.js";
 
 export type SnapshotContent = Pick<
@@ -19,13 +20,6 @@ export type SnapshotDocs = Pick<
 export type CheckedSnapshot =
   | { ok: true; version: string; rules: RuleSet; endpoints: Endpoint[] }
   | { ok: false; error: string };
-
-const FIELD_KIND = {
-  routes: "Route",
-  groups: "LaneGroup",
-  lanes: "Lane",
-  endpoints: "Instance",
-} as const;
 
 /** At most this many validation errors are spelled out in a NACK; the rest are counted. */
 const MAX_ERRORS = 10;
@@ -54,7 +48,7 @@ export function checkSnapshot(s: SnapshotDocs, memo?: CheckMemo): CheckedSnapsho
   );
   if (error !== null) return { ok: false, error };
   let i = 0;
-  for (const field of ["routes", "groups", "lanes", "endpoints"] as const) {
+  for (const field of DOC_FIELDS) {
     for (let n = 0; n < s[field].length; n++, i++) {
       const kind = (docs[i]?.value as { kind?: unknown } | null)?.kind;
       if (kind !== FIELD_KIND[field])

@@ -4,11 +4,37 @@ import { test } from "node:test";
 import { debounce, PushSlot } from "../../src/control-plane/debounce.js";
 import { VirtualClock } from "../helpers/clock.js";
 
-function setup(quietMs = 100, maxDelayMs = 1000) {
+function setup(quietMs = 100, maxDelayMs = 1000, leading = false) {
   const clock = new VirtualClock();
   const flushes: number[] = [];
-  const d = debounce({ quietMs, maxDelayMs, clock, flush: () => void flushes.push(clock.now()) });
+  const d = debounce({
+    quietMs,
+    maxDelayMs,
+    clock,
+    leading,
+    flush: () => void flushes.push(clock.now()),
+  });
   return { clock, flushes, d };
+}
+
+/** A debouncer whose flush runs until `release()`; `starts` are the flushes' start times. */
+function slowFlush(leading = false) {
+  const clock = new VirtualClock();
+  const starts: number[] = [];
+  const flush = { release: () => {} };
+  const d = debounce({
+    quietMs: 100,
+    maxDelayMs: 1000,
+    clock,
+    leading,
+    flush: () => {
+      starts.push(clock.now());
+      return new Promise<void>((r) => {
+        flush.release = r;
+      });
+    },
+  });
+  return { clock, starts, d, release: () => flush.release() };
 }
 
 test("one trigger flushes after the quiet period, not before", () => {
@@ -44,20 +70,7 @@ test("a burst that never goes quiet is cut at the max delay", () => {
 });
 
 test("triggers during an async flush wait for it, then give exactly one more flush", async () => {
-  const clock = new VirtualClock();
-  let release: () => void = () => {};
-  const starts: number[] = [];
-  const d = debounce({
-    quietMs: 100,
-    maxDelayMs: 1000,
-    clock,
-    flush: () => {
-      starts.push(clock.now());
-      return new Promise<void>((r) => {
-        release = r;
-      });
-    },
-  });
+  const { clock, starts, d, release } = slowFlush();
   d.trigger();
   clock.advance(100);
   assert.deepEqual(starts, [100]);
@@ -103,18 +116,7 @@ test("push slot: one in flight, the latest waiting value replaces older ones", (
   assert.deepEqual(sent, ["v1", "v3", "v4"]);
 });
 
-function leading(quietMs = 100, maxDelayMs = 1000) {
-  const clock = new VirtualClock();
-  const flushes: number[] = [];
-  const d = debounce({
-    quietMs,
-    maxDelayMs,
-    clock,
-    leading: true,
-    flush: () => void flushes.push(clock.now()),
-  });
-  return { clock, flushes, d };
-}
+const leading = (quietMs = 100, maxDelayMs = 1000) => setup(quietMs, maxDelayMs, true);
 
 test("leading: a change after a quiet spell is flushed on the next turn, not after the quiet period", () => {
   const { clock, flushes, d } = leading();
@@ -164,21 +166,7 @@ test("leading: flushes stay at least the quiet period apart under a steady strea
 });
 
 test("leading: changes during a running flush wait for a quiet period after it, never at once", async () => {
-  const clock = new VirtualClock();
-  let release: () => void = () => {};
-  const starts: number[] = [];
-  const d = debounce({
-    quietMs: 100,
-    maxDelayMs: 1000,
-    clock,
-    leading: true,
-    flush: () => {
-      starts.push(clock.now());
-      return new Promise<void>((r) => {
-        release = r;
-      });
-    },
-  });
+  const { clock, starts, d, release } = slowFlush(true);
   d.trigger();
   clock.advance(0);
   assert.deepEqual(starts, [0]);

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import { pino } from "pino";
+import { fieldOfKind } from "../../src/protocol/delta.js";
 import {
   type Ack,
   type Hello,
@@ -142,16 +143,7 @@ export function snapshotOf(
     adopts,
   };
   for (const d of docs) {
-    const kind = (d as { kind: string }).kind;
-    const field =
-      kind === "Route"
-        ? "routes"
-        : kind === "LaneGroup"
-          ? "groups"
-          : kind === "Lane"
-            ? "lanes"
-            : "endpoints";
-    s[field].push(JSON.stringify(d));
+    s[fieldOfKind((d as { kind: string }).kind) ?? "endpoints"].push(JSON.stringify(d));
   }
   return s;
 }

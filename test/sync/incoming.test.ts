@@ -33,12 +33,13 @@ function deltaOf(
   return { ...snapshotOf(version, nonce, docs), baseVersion: base, removed };
 }
 
-test("a delta is made whole from the config held, put in force, ACKed and persisted whole", async (t) => {
-  const dir = tempDir("sync-delta");
-  const cp = new FakeControlPlane();
-  await cp.listen();
-  cp.onHello = () => snapshotOf("1", "n1", GOOD);
-  const stateFile = join(dir.path, "state.json");
+/** A gateway synced from the fake control plane; closed, with `cp` and `cleanup`, after the test. */
+function gateway(
+  t: { after: (fn: () => Promise<void>) => void },
+  cp: FakeControlPlane,
+  stateFile: string,
+  cleanup: () => void,
+) {
   const metrics = new ProxyMetrics();
   const live = new LiveConfig({ metrics });
   const sub = startSync({
@@ -53,8 +54,18 @@ test("a delta is made whole from the config held, put in force, ACKed and persis
   t.after(async () => {
     await sub.close();
     cp.stop();
-    dir.remove();
+    cleanup();
   });
+  return { live, sub };
+}
+
+test("a delta is made whole from the config held, put in force, ACKed and persisted whole", async (t) => {
+  const dir = tempDir("sync-delta");
+  const cp = new FakeControlPlane();
+  await cp.listen();
+  cp.onHello = () => snapshotOf("1", "n1", GOOD);
+  const stateFile = join(dir.path, "state.json");
+  const { live, sub } = gateway(t, cp, stateFile, dir.remove);
   const at = (version: string) =>
     when(
       (cb) => live.onChange(cb),
@@ -93,21 +104,7 @@ test("a delta from a version the proxy does not hold is NACKed and changes nothi
   const cp = new FakeControlPlane();
   await cp.listen();
   cp.onHello = () => snapshotOf("3", "n3", GOOD);
-  const metrics = new ProxyMetrics();
-  const live = new LiveConfig({ metrics });
-  const sub = startSync({
-    target: cp.target,
-    hello: { nodeId: "gw", role: "gateway", gateway: "default" },
-    live,
-    metrics,
-    stateFile: join(dir.path, "state.json"),
-    log: silentLog,
-  });
-  t.after(async () => {
-    await sub.close();
-    cp.stop();
-    dir.remove();
-  });
+  const { live } = gateway(t, cp, join(dir.path, "state.json"), dir.remove);
   await cp.answer("n3");
   cp.push(deltaOf("4", "n4", "2", [headerLane("blue", "mall", "blue")]));
   const nack = await cp.answer("n4");
