@@ -143,3 +143,22 @@ test("Incoming checks a snapshot as checkSnapshot does, reusing the documents of
   const fourth = inc.check(two);
   assert.deepEqual(fourth, checkSnapshot(two));
 });
+
+test("Incoming.whole takes a delta only on the version and epoch held; a whole snapshot needs none", () => {
+  const inc = new Incoming();
+  const held = snapshotOf("3", "n3", GOOD, "e1");
+  const blue = headerLane("blue", "mall", "blue");
+  const ok = inc.whole(deltaOf("4", "n4", "3", [blue]), held);
+  assert.ok(ok.ok && ok.snapshot.lanes.length === 2 && ok.snapshot.version === "4");
+  const otherEpoch = inc.whole({ ...deltaOf("4", "n4", "3", [blue]), epoch: "e2" }, held);
+  assert.ok(!otherEpoch.ok && /epoch e2.*holds version 3 \(epoch e1\)/.test(otherEpoch.error));
+  const nothing = inc.whole(deltaOf("4", "n4", "3", [blue]), undefined);
+  assert.ok(!nothing.ok && /holds none/.test(nothing.error));
+  const whole = inc.whole(snapshotOf("9", "n9", GOOD, "e2", ["e1"]), undefined);
+  assert.ok(whole.ok && whole.snapshot.epoch === "e2");
+  assert.deepEqual(whole.snapshot.adopts, ["e1"]);
+  // Adopts travel with a delta as with a whole snapshot.
+  const adopting = inc.whole({ ...deltaOf("4", "n4", "3", []), adopts: ["e0"] }, held);
+  assert.ok(adopting.ok);
+  assert.deepEqual(adopting.snapshot.adopts, ["e0"]);
+});
