@@ -53,6 +53,18 @@ test("PushEncodings: one message per version and form, shared; a delta only from
   assert.deepEqual(p.push(next, "1").bytes, delta.bytes);
 });
 
+test("PushEncodings: the history of bases is bounded: a proxy further behind than 8 versions is sent the whole snapshot", () => {
+  const p = new PushEncodings();
+  for (let v = 1; v <= 10; v++)
+    p.remember(buildSnapshot(store(v), [...mallRules(), ...lanes(50, v)], []));
+  const newest = buildSnapshot(store(11), [...mallRules(), ...lanes(50, 11)], []);
+  p.remember(newest);
+  // Kept: versions 4 to 11 (8); 1 to 3 are gone.
+  assert.equal(p.push(newest, "3").base, null, "version 3 is no longer a base");
+  assert.equal(p.push(newest, "4").base, "4");
+  assert.equal(p.push(newest, "10").base, "10");
+});
+
 test("PushEncodings: a delta no smaller than the whole snapshot is not used", () => {
   const p = new PushEncodings();
   // One document, changed: the delta carries it and its base, the whole snapshot only it.
