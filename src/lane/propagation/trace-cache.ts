@@ -95,18 +95,14 @@ export function checkBounds(owner: string, maxEntries: number, ttlMs: number): v
 /** The stored tag of an ambiguous id: never a lane tag (isLaneTag refuses the NUL). */
 const AMBIGUOUS = "\u0000ambiguous";
 
-/** One stored id, linked in touch order (prev = older, next = newer). */
-class Entry {
-  prev: Entry | null = null;
-  next: Entry | null = null;
-  /** Requests of `tag` remembered here and not counted as lost yet. */
-  pending = 0;
-  constructor(
-    readonly id: string,
-    public tag: string,
-    public expires: number,
-  ) {}
-}
+/** No slot: the end of a list. */
+const NONE = -1;
+
+/** Slots allocated at first; the arrays double as entries come, up to maxEntries. */
+const FIRST_SLOTS = 1024;
+
+/** The largest pending count a slot holds (it saturates there). */
+const MAX_PENDING = 0xffff_ffff;
 
 /**
  * A flat copy of an ASCII id. A trace id sliced from a traceparent is a V8 sliced string that keeps
@@ -123,16 +119,37 @@ const MAX_SHARED_TAGS = 1024;
 /** Expired entries removed from the front per new entry, beyond the one a full cache evicts. */
 const SWEEP_PER_SET = 4;
 
+/*
+ * Storage: each stored id has a slot, a small integer. The id's string and its tag are kept in two
+ * arrays; the touch-order links, the expiry and the pending count in typed arrays indexed by slot;
+ * the Map takes an id to its slot. So an entry is its id string and a Map entry, and a new entry
+ * allocates only the flat copy of its id: no object per entry for the young generation to scan
+ * and promote. Freed slots are reused (a free list through `next`).
+ */
 export class TraceTagCache {
   readonly maxEntries: number;
   readonly ttlMs: number;
   private readonly now: () => number;
   private readonly onLaneLost: ((tag: string, requests: number) => void) | null;
-  private readonly entries = new Map<string, Entry>();
+  /** Id → its slot. */
+  private readonly slots = new Map<string, number>();
+  /** Slot → its id and its tag (AMBIGUOUS for an ambiguous id); undefined when free. */
+  private ids: (string | undefined)[] = [];
+  private tagOf: (string | undefined)[] = [];
+  /** Slot → the next older and newer slot in touch order (NONE at the ends; `next` also links
+   *  the free slots). */
+  private prev = new Int32Array(0);
+  private next = new Int32Array(0);
+  /** Slot → when it expires (ms, the clock's) and its requests not yet counted as lost. */
+  private expires = new Float64Array(0);
+  private pending = new Uint32Array(0);
+  /** Slots ever used (the next new one), and the first free slot. */
+  private used = 0;
+  private free = NONE;
   private readonly base: BaseSightings;
-  /** Least recently touched entry (first to expire or be evicted), and most recent. */
-  private oldest: Entry | null = null;
-  private newest: Entry | null = null;
+  /** Least recently touched slot (first to expire or be evicted), and most recent. */
+  private oldest = NONE;
+  private newest = NONE;
   /** One shared string per tag seen (lanes are few): entries share it instead of each holding
    *  its own copy from the request's headers. Bounded; past the bound, each entry has its own. */
   private readonly tags = new Map<string, string>();
@@ -157,32 +174,33 @@ export class TraceTagCache {
   /** Store `tag` for `traceId` as is, no lane rule applied (tests; `remember` is the rule). */
   set(traceId: string, tag: string): void {
     const now = this.now();
-    const entry = this.live(traceId, now);
-    if (entry !== undefined) {
-      entry.tag = this.shared(tag);
-      this.refresh(entry, now);
+    const slot = this.live(traceId, now);
+    if (slot !== NONE) {
+      this.tagOf[slot] = this.shared(tag);
+      this.refresh(slot, now);
     } else this.add(traceId, this.shared(tag), now);
   }
 
   /** The tag stored for `traceId`: undefined when none, null when ambiguous (a hit refreshes it). */
   get(traceId: string): string | null | undefined {
     const now = this.now();
-    const entry = this.live(traceId, now);
-    if (entry === undefined) return undefined;
-    this.refresh(entry, now);
-    return entry.tag === AMBIGUOUS ? null : entry.tag;
+    const slot = this.live(traceId, now);
+    if (slot === NONE) return undefined;
+    this.refresh(slot, now);
+    const tag = this.tagOf[slot] as string;
+    return tag === AMBIGUOUS ? null : tag;
   }
 
   delete(traceId: string): boolean {
-    const entry = this.entries.get(traceId);
-    if (entry === undefined) return false;
-    this.remove(entry, this.now());
+    const slot = this.slots.get(traceId);
+    if (slot === undefined) return false;
+    this.remove(slot, this.now());
     return true;
   }
 
   /** Stored tagged or ambiguous ids, expired ones not yet swept included; never above maxEntries. */
   size(): number {
-    return this.entries.size;
+    return this.slots.size;
   }
 
   /** Bytes of the base filter (fixed at construction). */
@@ -191,9 +209,17 @@ export class TraceTagCache {
   }
 
   clear(): void {
-    this.entries.clear();
-    this.oldest = null;
-    this.newest = null;
+    this.slots.clear();
+    this.ids = [];
+    this.tagOf = [];
+    this.prev = new Int32Array(0);
+    this.next = new Int32Array(0);
+    this.expires = new Float64Array(0);
+    this.pending = new Uint32Array(0);
+    this.used = 0;
+    this.free = NONE;
+    this.oldest = NONE;
+    this.newest = NONE;
     this.base.clear();
   }
 
@@ -247,10 +273,11 @@ export class TraceTagCache {
 
   private recallId(id: string | null, now: number): string | null | undefined {
     if (id === null) return undefined;
-    const entry = this.live(id, now);
-    if (entry !== undefined) {
-      this.refresh(entry, now);
-      return entry.tag === AMBIGUOUS ? null : entry.tag;
+    const slot = this.live(id, now);
+    if (slot !== NONE) {
+      this.refresh(slot, now);
+      const tag = this.tagOf[slot] as string;
+      return tag === AMBIGUOUS ? null : tag;
     }
     return this.base.seen(id, now) ? null : undefined;
   }
@@ -258,65 +285,102 @@ export class TraceTagCache {
   /** Would writing `tag` under `id` meet another lane? */
   private conflicts(id: string | null, tag: string, now: number): boolean {
     if (id === null) return false;
-    const entry = this.live(id, now);
-    return entry === undefined ? this.base.has(id, now) : entry.tag !== tag;
+    const slot = this.live(id, now);
+    return slot === NONE ? this.base.has(id, now) : this.tagOf[slot] !== tag;
   }
 
   /** Write `tag` under `id`; `shared`: the request met another lane under one of its ids. */
   private writeTag(id: string | null, tag: string, shared: boolean, now: number): void {
     if (id === null) return;
-    const entry = this.live(id, now);
-    if (entry === undefined) {
+    const slot = this.live(id, now);
+    if (slot === NONE) {
       if (shared && this.base.has(id, now)) this.add(id, AMBIGUOUS, now);
-      else this.add(id, tag, now).pending = shared ? 0 : 1;
+      else {
+        // Not `this.pending[this.add(…)]`: add may grow the arrays after `this.pending` is read.
+        const slot = this.add(id, tag, now);
+        this.pending[slot] = shared ? 0 : 1;
+      }
       return;
     }
-    if (entry.tag === tag) {
-      if (!shared) entry.pending++;
-    } else if (entry.tag !== AMBIGUOUS) this.makeAmbiguous(entry);
-    this.refresh(entry, now);
+    const held = this.tagOf[slot];
+    if (held === tag) {
+      const p = this.pending[slot] as number;
+      if (!shared && p < MAX_PENDING) this.pending[slot] = p + 1;
+    } else if (held !== AMBIGUOUS) this.makeAmbiguous(slot);
+    this.refresh(slot, now);
   }
 
   /** A base request carries `id`: remember it, and a tagged entry of it becomes ambiguous. */
   private sightBase(id: string | null, now: number): void {
     if (id === null) return;
     this.base.add(id, now);
-    const entry = this.live(id, now);
-    if (entry === undefined) return;
-    if (entry.tag !== AMBIGUOUS) this.makeAmbiguous(entry);
-    this.refresh(entry, now);
+    const slot = this.live(id, now);
+    if (slot === NONE) return;
+    if (this.tagOf[slot] !== AMBIGUOUS) this.makeAmbiguous(slot);
+    this.refresh(slot, now);
   }
 
-  private makeAmbiguous(entry: Entry): void {
-    if (entry.pending > this.lost) {
-      this.lost = entry.pending;
-      this.lostTag = entry.tag;
+  private makeAmbiguous(slot: number): void {
+    const p = this.pending[slot] as number;
+    if (p > this.lost) {
+      this.lost = p;
+      this.lostTag = this.tagOf[slot] as string;
     }
-    entry.tag = AMBIGUOUS;
-    entry.pending = 0;
+    this.tagOf[slot] = AMBIGUOUS;
+    this.pending[slot] = 0;
   }
 
-  /** The entry of `id` if it has not expired (an expired one is removed). */
-  private live(id: string, now: number): Entry | undefined {
-    const entry = this.entries.get(id);
-    if (entry === undefined) return undefined;
-    if (entry.expires > now) return entry;
-    this.remove(entry, now);
-    return undefined;
+  /** The slot of `id` if it has not expired (an expired one is removed), else NONE. */
+  private live(id: string, now: number): number {
+    const slot = this.slots.get(id);
+    if (slot === undefined) return NONE;
+    if ((this.expires[slot] as number) > now) return slot;
+    this.remove(slot, now);
+    return NONE;
   }
 
-  private refresh(entry: Entry, now: number): void {
-    entry.expires = now + this.ttlMs;
-    this.touch(entry);
+  private refresh(slot: number, now: number): void {
+    this.expires[slot] = now + this.ttlMs;
+    this.touch(slot);
   }
 
-  /** A new entry (the id is not stored yet), after making room. */
-  private add(id: string, tag: string, now: number): Entry {
+  /** A new entry (the id is not stored yet), after making room; its slot, pending 0. */
+  private add(id: string, tag: string, now: number): number {
     this.trim(now);
-    const entry = new Entry(flat(id), tag, now + this.ttlMs);
-    this.entries.set(entry.id, entry);
-    this.append(entry);
-    return entry;
+    const slot = this.allocate();
+    const stored = flat(id);
+    this.ids[slot] = stored;
+    this.tagOf[slot] = tag;
+    this.expires[slot] = now + this.ttlMs;
+    this.pending[slot] = 0;
+    this.slots.set(stored, slot);
+    this.append(slot);
+    return slot;
+  }
+
+  /** A free slot: a freed one, else the next unused one (the typed arrays grow by doubling). */
+  private allocate(): number {
+    const freed = this.free;
+    if (freed !== NONE) {
+      this.free = this.next[freed] as number;
+      return freed;
+    }
+    if (this.used === this.prev.length) this.grow();
+    this.ids.push(undefined);
+    this.tagOf.push(undefined);
+    return this.used++;
+  }
+
+  private grow(): void {
+    const size = Math.min(this.maxEntries, Math.max(FIRST_SLOTS, this.used * 2));
+    const widen = <T extends Int32Array | Float64Array | Uint32Array>(old: T, made: T): T => {
+      made.set(old);
+      return made;
+    };
+    this.prev = widen(this.prev, new Int32Array(size));
+    this.next = widen(this.next, new Int32Array(size));
+    this.expires = widen(this.expires, new Float64Array(size));
+    this.pending = widen(this.pending, new Uint32Array(size));
   }
 
   /** The stored form of a tag: shared when seen before, else a flat copy (a tag read from
@@ -331,45 +395,52 @@ export class TraceTagCache {
 
   /** Make room for one new entry: evict the LRU when full, and sweep a few expired ones. */
   private trim(now: number): void {
-    while (this.oldest !== null && this.entries.size >= this.maxEntries) {
+    while (this.oldest !== NONE && this.slots.size >= this.maxEntries) {
       this.remove(this.oldest, now);
     }
     for (let swept = 0; swept < SWEEP_PER_SET; swept++) {
-      const entry = this.oldest;
-      if (entry === null || entry.expires > now) return;
-      this.remove(entry, now);
+      const slot = this.oldest;
+      if (slot === NONE || (this.expires[slot] as number) > now) return;
+      this.remove(slot, now);
     }
   }
 
-  private append(entry: Entry): void {
-    entry.prev = this.newest;
-    entry.next = null;
-    if (this.newest === null) this.oldest = entry;
-    else this.newest.next = entry;
-    this.newest = entry;
+  private append(slot: number): void {
+    this.prev[slot] = this.newest;
+    this.next[slot] = NONE;
+    if (this.newest === NONE) this.oldest = slot;
+    else this.next[this.newest] = slot;
+    this.newest = slot;
   }
 
-  private unlink(entry: Entry): void {
-    if (entry.prev === null) this.oldest = entry.next;
-    else entry.prev.next = entry.next;
-    if (entry.next === null) this.newest = entry.prev;
-    else entry.next.prev = entry.prev;
-    entry.prev = null;
-    entry.next = null;
+  private unlink(slot: number): void {
+    const before = this.prev[slot] as number;
+    const after = this.next[slot] as number;
+    if (before === NONE) this.oldest = after;
+    else this.next[before] = after;
+    if (after === NONE) this.newest = before;
+    else this.prev[after] = before;
   }
 
-  /** Make `entry` the most recently used. */
-  private touch(entry: Entry): void {
-    if (this.newest === entry) return;
-    this.unlink(entry);
-    this.append(entry);
+  /** Make `slot` the most recently used. */
+  private touch(slot: number): void {
+    if (this.newest === slot) return;
+    this.unlink(slot);
+    this.append(slot);
   }
 
-  /** Drop `entry`; an ambiguous one that has not expired is kept as a base sighting, so that
-   *  eviction never turns its id back into a tagged one. */
-  private remove(entry: Entry, now: number): void {
-    this.entries.delete(entry.id);
-    this.unlink(entry);
-    if (entry.tag === AMBIGUOUS && entry.expires > now) this.base.add(entry.id, now);
+  /** Drop the entry in `slot`; an ambiguous one that has not expired is kept as a base sighting,
+   *  so that eviction never turns its id back into a tagged one. */
+  private remove(slot: number, now: number): void {
+    const id = this.ids[slot] as string;
+    this.slots.delete(id);
+    this.unlink(slot);
+    if (this.tagOf[slot] === AMBIGUOUS && (this.expires[slot] as number) > now) {
+      this.base.add(id, now);
+    }
+    this.ids[slot] = undefined;
+    this.tagOf[slot] = undefined;
+    this.next[slot] = this.free;
+    this.free = slot;
   }
 }
