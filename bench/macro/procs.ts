@@ -5,6 +5,7 @@ import { closeSync, existsSync, openSync, readdirSync, readFileSync } from "node
 import http from "node:http";
 import net from "node:net";
 import { join } from "node:path";
+import { freePorts } from "../../src/demo/ports.js";
 
 /** One process the benchmark started (the leader of its own process group). */
 export interface Proc {
@@ -165,16 +166,15 @@ export function logTail(p: Proc, lines = 15): string {
 }
 
 /** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+/**
+ * A free port on 127.0.0.1 below the kernel's ephemeral range (the demo's choice): one from
+ * `listen(0)` lies in that range, where any outgoing connection (wrk's, a pool's) may take it
+ * before the child binds it (EADDRINUSE, seen starting the full hop).
+ */
 export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", resolve);
-  });
-  const address = server.address();
-  await new Promise<void>((r) => server.close(() => r()));
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
+  const [port] = await freePorts(1);
+  if (port === undefined) throw new Error("no free port");
+  return port;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
