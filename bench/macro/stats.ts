@@ -31,6 +31,8 @@ export interface LoadResult {
   sendLagUs: Percentiles | null;
   /** Open mode with `--window S`: the same figures per S seconds of scheduled send times. */
   windows?: LoadWindow[];
+  /** Which generator sent the requests: loadgen.c, or the Node one (undici). */
+  engine?: "c" | "node";
 }
 
 /** One window of an open-loop run: the requests scheduled in [startS, startS + window). */
