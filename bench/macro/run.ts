@@ -302,7 +302,8 @@ async function main(): Promise<void> {
           register: opt["fanout-register"],
           whole: opt["fanout-whole"],
           client: opt["fanout-client"] === "grpc-js" ? "grpc-js" : "h2",
-          builds,
+          // A build named for its sidecars' node flags has the same control plane as its code's.
+          builds: builds.filter((b) => b.nodeFlags.length === 0),
           quietCores: quiet,
           lanes: Number(opt["fanout-lanes"]),
           laneProxies: opt["fanout-lane-proxies"]?.split(",").map(Number) ?? [200],
