@@ -62,16 +62,17 @@ const direct: PeerDef = {
   },
 };
 
-const nginx: PeerDef = {
-  name: "nginx",
-  proxies: 1,
-  description: "1 worker, upstream keepalive 64, HTTP/1.1 upstream, access_log off",
-  async start(ctx) {
-    const dir = join(ctx.tmpDir, "nginx");
-    mkdirSync(dir, { recursive: true });
-    const port = await freePort();
-    const user = process.getuid?.() === 0 ? "user root;\n" : "";
-    const conf = `${user}worker_processes 1;
+/** One nginx (master + 1 worker) listening on `port`, forwarding to `upstreamPort`. */
+async function startNginx(
+  ctx: PeerContext,
+  name: string,
+  port: number,
+  upstreamPort: number,
+): Promise<{ worker: number; stop: () => Promise<void> }> {
+  const dir = join(ctx.tmpDir, name);
+  mkdirSync(dir, { recursive: true });
+  const user = process.getuid?.() === 0 ? "user root;\n" : "";
+  const conf = `${user}worker_processes 1;
 pid ${dir}/nginx.pid;
 error_log ${dir}/error.log warn;
 events { worker_connections 4096; }
@@ -85,7 +86,7 @@ http {
   keepalive_requests 1000000;
   keepalive_timeout 120s;
   upstream up {
-    server 127.0.0.1:${ctx.upstream.basePort};
+    server 127.0.0.1:${upstreamPort};
     keepalive 64;
     keepalive_requests 1000000;
     keepalive_timeout 60s;
@@ -100,27 +101,65 @@ http {
   }
 }
 `;
-    const confFile = join(dir, "nginx.conf");
-    writeFileSync(confFile, conf);
-    const master = spawnProc(
-      "nginx",
-      ctx.tools.nginx,
-      ["-p", dir, "-c", confFile, "-e", join(dir, "error.log"), "-g", "daemon off;"],
-      { logDir: ctx.logDir },
-    );
+  const confFile = join(dir, "nginx.conf");
+  writeFileSync(confFile, conf);
+  const master = spawnProc(
+    name,
+    ctx.tools.nginx,
+    ["-p", dir, "-c", confFile, "-e", join(dir, "error.log"), "-g", "daemon off;"],
+    { logDir: ctx.logDir },
+  );
+  try {
+    await waitForPort(port, master);
+    const workers = childPids(master.pid);
+    if (workers.length !== 1) throw new Error(`nginx: expected 1 worker, found ${workers.length}`);
+    return { worker: workers[0] as number, stop: () => stopProc(master) };
+  } catch (err) {
+    await stopProc(master);
+    throw err;
+  }
+}
+
+const nginx: PeerDef = {
+  name: "nginx",
+  proxies: 1,
+  description: "1 worker, upstream keepalive 64, HTTP/1.1 upstream, access_log off",
+  async start(ctx) {
+    const port = await freePort();
+    const n = await startNginx(ctx, "nginx", port, ctx.upstream.basePort);
+    return {
+      port,
+      measured: [{ role: "worker", pid: n.worker }],
+      expectServedBy: "base",
+      stop: n.stop,
+    };
+  },
+};
+
+/** Two nginx in a row, each its own process, as the two sidecars of lanemesh's full hop. */
+const nginxFull: PeerDef = {
+  name: "nginx-full",
+  proxies: 2,
+  description: "nginx → nginx → upstream, each as the nginx peer (the full hop's baseline)",
+  async start(ctx) {
+    const [outer, inner] = [await freePort(), await freePort()];
+    const second = await startNginx(ctx, "nginx-inner", inner, ctx.upstream.basePort);
     try {
-      await waitForPort(port, master);
-      const workers = childPids(master.pid);
-      if (workers.length !== 1)
-        throw new Error(`nginx: expected 1 worker, found ${workers.length}`);
+      const first = await startNginx(ctx, "nginx-outer", outer, inner);
       return {
-        port,
-        measured: [{ role: "worker", pid: workers[0] as number }],
+        port: outer,
+        measured: [
+          { role: "outer", pid: first.worker },
+          { role: "inner", pid: second.worker },
+        ],
         expectServedBy: "base",
-        stop: () => stopProc(master),
+        stop: async () => {
+          await first.stop();
+          await second.stop();
+        },
       };
     } catch (err) {
-      await stopProc(master);
+      await second.stop();
       throw err;
     }
   },
@@ -174,36 +213,66 @@ backend be
   },
 };
 
-/** A Node proxy run from `dist/bench/macro/<name>-peer.js` in front of the upstream. */
-function nodeScriptPeer(name: string, script: string, description: string): PeerDef {
+/** A Node proxy run from `dist/bench/macro/<script>` on `port`, in front of `upstreamPort`. */
+async function startNodeScript(
+  ctx: PeerContext,
+  name: string,
+  script: string,
+  port: number,
+  upstreamPort: number,
+): Promise<Proc> {
+  const proc = spawnProc(
+    name,
+    process.execPath,
+    [
+      join(ctx.repoRoot, "dist/bench/macro", script),
+      "--port",
+      String(port),
+      "--upstream-port",
+      String(upstreamPort),
+    ],
+    { logDir: ctx.logDir },
+  );
+  try {
+    await waitForPort(port, proc);
+    return proc;
+  } catch (err) {
+    await stopProc(proc);
+    throw err;
+  }
+}
+
+/** A Node proxy script in front of the upstream: once (`hops` 1) or twice in a row (2). */
+function nodeScriptPeer(name: string, script: string, description: string, hops = 1): PeerDef {
   return {
     name,
-    proxies: 1,
+    proxies: hops,
     description,
     async start(ctx) {
-      const port = await freePort();
-      const proc = spawnProc(
-        name,
-        process.execPath,
-        [
-          join(ctx.repoRoot, "dist/bench/macro", script),
-          "--port",
-          String(port),
-          "--upstream-port",
-          String(ctx.upstream.basePort),
-        ],
-        { logDir: ctx.logDir },
-      );
+      const procs: Proc[] = [];
+      const stop = async () => {
+        for (const p of procs) await stopProc(p);
+      };
       try {
-        await waitForPort(port, proc);
+        let next = ctx.upstream.basePort;
+        for (let i = hops; i > 0; i--) {
+          const port = await freePort();
+          procs.unshift(
+            await startNodeScript(ctx, hops > 1 ? `${name}-${i}` : name, script, port, next),
+          );
+          next = port;
+        }
         return {
-          port,
-          measured: [{ role: name, pid: proc.pid }],
+          port: next,
+          measured: procs.map((p, i) => ({
+            role: hops > 1 ? (i === 0 ? "outer" : "inner") : name,
+            pid: p.pid,
+          })),
           expectServedBy: "base",
-          stop: () => stopProc(proc),
+          stop,
         };
       } catch (err) {
-        await stopProc(proc);
+        await stop();
         throw err;
       }
     },
@@ -215,6 +284,14 @@ const floor = nodeScriptPeer(
   "floor",
   "floor-peer.js",
   "node:http server + lanemesh's H1Forwarder, no lane, metric or check (Node's own cost)",
+);
+
+/** Two floors in a row: what Node itself costs for a full hop's two proxies. */
+const floorFull = nodeScriptPeer(
+  "floor-full",
+  "floor-peer.js",
+  "floor → floor → upstream (Node's own cost for two proxies in a row)",
+  2,
 );
 
 const httpProxy = nodeScriptPeer(
@@ -252,9 +329,11 @@ export function peerList(repoRoot: string, builds: readonly Build[] = []): PeerD
   return [
     direct,
     nginx,
+    nginxFull,
     haproxy,
     httpProxy,
     floor,
+    floorFull,
     ...lanemeshPeers({ name: "", root: repoRoot, nodeFlags: [] }),
     ...builds.flatMap(lanemeshPeers),
   ];

@@ -304,7 +304,7 @@ export function markdown(result: BenchResult): string {
   if (costed.length > 0)
     out.push(
       "",
-      "**Cost of the proxy processes** (from /proc; nginx: the worker; lanemesh full hop: total (outbound + inbound)). " +
+      "**Cost of the proxy processes** (from /proc; nginx: the worker; rows with two proxies: total (first + second: outbound + inbound for lanemesh, outer + inner for nginx-full and floor-full)). " +
         "CPU s per 1,000 requests under saturation (wrk) and at 1k rps; vCPU at 1k rps; RSS: max VmRSS sampled during the first 1k rps run, and VmHWM at the end of the run:",
       "",
       row([
