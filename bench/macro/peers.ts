@@ -62,13 +62,70 @@ const direct: PeerDef = {
   },
 };
 
+/** A started proxy process: the pid measured, and how to stop it. */
+interface Started {
+  pid: number;
+  stop: () => Promise<void>;
+}
+
+type StartOne = (
+  ctx: PeerContext,
+  name: string,
+  port: number,
+  upstreamPort: number,
+) => Promise<Started>;
+
+/**
+ * `hops` proxies in a row in front of the upstream (1, or 2 as lanemesh's full hop), each its own
+ * process, started from the upstream side; measured as `role` alone, or as outer + inner.
+ */
+function chainPeer(
+  name: string,
+  description: string,
+  role: string,
+  startOne: StartOne,
+  hops = 1,
+): PeerDef {
+  return {
+    name,
+    proxies: hops,
+    description,
+    async start(ctx) {
+      const started: Started[] = [];
+      const stop = async () => {
+        for (const p of started) await p.stop();
+      };
+      try {
+        let next = ctx.upstream.basePort;
+        for (let i = hops; i > 0; i--) {
+          const port = await freePort();
+          started.unshift(await startOne(ctx, hops > 1 ? `${name}-${i}` : name, port, next));
+          next = port;
+        }
+        return {
+          port: next,
+          measured: started.map((p, i) => ({
+            role: hops > 1 ? (i === 0 ? "outer" : "inner") : role,
+            pid: p.pid,
+          })),
+          expectServedBy: "base",
+          stop,
+        };
+      } catch (err) {
+        await stop();
+        throw err;
+      }
+    },
+  };
+}
+
 /** One nginx (master + 1 worker) listening on `port`, forwarding to `upstreamPort`. */
 async function startNginx(
   ctx: PeerContext,
   name: string,
   port: number,
   upstreamPort: number,
-): Promise<{ worker: number; stop: () => Promise<void> }> {
+): Promise<Started> {
   const dir = join(ctx.tmpDir, name);
   mkdirSync(dir, { recursive: true });
   const user = process.getuid?.() === 0 ? "user root;\n" : "";
@@ -113,57 +170,28 @@ http {
     await waitForPort(port, master);
     const workers = childPids(master.pid);
     if (workers.length !== 1) throw new Error(`nginx: expected 1 worker, found ${workers.length}`);
-    return { worker: workers[0] as number, stop: () => stopProc(master) };
+    return { pid: workers[0] as number, stop: () => stopProc(master) };
   } catch (err) {
     await stopProc(master);
     throw err;
   }
 }
 
-const nginx: PeerDef = {
-  name: "nginx",
-  proxies: 1,
-  description: "1 worker, upstream keepalive 64, HTTP/1.1 upstream, access_log off",
-  async start(ctx) {
-    const port = await freePort();
-    const n = await startNginx(ctx, "nginx", port, ctx.upstream.basePort);
-    return {
-      port,
-      measured: [{ role: "worker", pid: n.worker }],
-      expectServedBy: "base",
-      stop: n.stop,
-    };
-  },
-};
+const nginx = chainPeer(
+  "nginx",
+  "1 worker, upstream keepalive 64, HTTP/1.1 upstream, access_log off",
+  "worker",
+  startNginx,
+);
 
-/** Two nginx in a row, each its own process, as the two sidecars of lanemesh's full hop. */
-const nginxFull: PeerDef = {
-  name: "nginx-full",
-  proxies: 2,
-  description: "nginx → nginx → upstream, each as the nginx peer (the full hop's baseline)",
-  async start(ctx) {
-    const [outer, inner] = [await freePort(), await freePort()];
-    const second = await startNginx(ctx, "nginx-inner", inner, ctx.upstream.basePort);
-    try {
-      const first = await startNginx(ctx, "nginx-outer", outer, inner);
-      return {
-        port: outer,
-        measured: [
-          { role: "outer", pid: first.worker },
-          { role: "inner", pid: second.worker },
-        ],
-        expectServedBy: "base",
-        stop: async () => {
-          await first.stop();
-          await second.stop();
-        },
-      };
-    } catch (err) {
-      await second.stop();
-      throw err;
-    }
-  },
-};
+/** Two nginx in a row, each its own master and worker, as the two sidecars of lanemesh's full hop. */
+const nginxFull = chainPeer(
+  "nginx-full",
+  "nginx → nginx → upstream, each as the nginx peer (the full hop's baseline)",
+  "worker",
+  startNginx,
+  2,
+);
 
 const haproxy: PeerDef = {
   name: "haproxy",
@@ -220,7 +248,7 @@ async function startNodeScript(
   script: string,
   port: number,
   upstreamPort: number,
-): Promise<Proc> {
+): Promise<Started> {
   const proc = spawnProc(
     name,
     process.execPath,
@@ -235,48 +263,23 @@ async function startNodeScript(
   );
   try {
     await waitForPort(port, proc);
-    return proc;
+    return { pid: proc.pid, stop: () => stopProc(proc) };
   } catch (err) {
     await stopProc(proc);
     throw err;
   }
 }
 
-/** A Node proxy script in front of the upstream: once (`hops` 1) or twice in a row (2). */
+/** A Node proxy script (`dist/bench/macro/<script>`) in front of the upstream, `hops` times. */
 function nodeScriptPeer(name: string, script: string, description: string, hops = 1): PeerDef {
-  return {
+  return chainPeer(
     name,
-    proxies: hops,
     description,
-    async start(ctx) {
-      const procs: Proc[] = [];
-      const stop = async () => {
-        for (const p of procs) await stopProc(p);
-      };
-      try {
-        let next = ctx.upstream.basePort;
-        for (let i = hops; i > 0; i--) {
-          const port = await freePort();
-          procs.unshift(
-            await startNodeScript(ctx, hops > 1 ? `${name}-${i}` : name, script, port, next),
-          );
-          next = port;
-        }
-        return {
-          port: next,
-          measured: procs.map((p, i) => ({
-            role: hops > 1 ? (i === 0 ? "outer" : "inner") : name,
-            pid: p.pid,
-          })),
-          expectServedBy: "base",
-          stop,
-        };
-      } catch (err) {
-        await stop();
-        throw err;
-      }
-    },
-  };
+    name,
+    (ctx, procName, port, upstreamPort) =>
+      startNodeScript(ctx, procName, script, port, upstreamPort),
+    hops,
+  );
 }
 
 /** A node:http server in front of lanemesh's forwarder, nothing else: what Node itself costs. */
